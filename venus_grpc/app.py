@@ -1,0 +1,140 @@
+"""Building and running the server: startup → serve until SIGTERM/SIGINT → shutdown.
+
+Startup order: the gRPC port opens NOT_SERVING, /metrics starts, the Kafka producer connects in
+the background and only then is health SERVING. Shutdown order: NOT_SERVING, stop taking RPCs and
+let in-flight ones finish within the grace period, then flush and stop the producer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+from opentelemetry.sdk.trace import TracerProvider
+from prometheus_client import start_http_server
+
+from venus_grpc import metrics
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.geoip import GeoLookup, MaxMindGeoLookup
+from venus_grpc.interceptors import RequestIdInterceptor
+from venus_grpc.kafka import KafkaPublisher, Publisher
+from venus_grpc.pipeline import build_stages
+from venus_grpc.servicer import SERVICE_NAME, IngestServicer, parse_request
+from venus_grpc.settings import Settings
+from venus_grpc.telemetry import build_tracer_provider
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Venus:
+    """A running Venus: its gRPC server, health, producer and /metrics endpoint."""
+
+    settings: Settings
+    server: grpc.aio.Server
+    port: int
+    health: health.aio.HealthServicer
+    publisher: Publisher
+    geo: GeoLookup
+    tracer_provider: TracerProvider
+    metrics_port: int | None = None
+    kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
+    _metrics_server: Any = None
+    _connect_task: asyncio.Task[None] | None = None
+
+    async def stop(self) -> None:
+        """Shut down in order; acknowledged events are in Kafka once this returns."""
+        grace_s = self.settings.shutdown_grace_s
+        log.info("shutting down", grace_s=grace_s)
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(grace_s)
+        if self._connect_task is not None:
+            self._connect_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connect_task
+        await self.publisher.close(timeout_s=grace_s)
+        metrics.KAFKA_READY.set(0)
+        if self._metrics_server is not None:
+            self._metrics_server.shutdown()
+            self._metrics_server.server_close()
+        self.geo.close()
+        self.tracer_provider.shutdown()
+        log.info("stopped")
+
+
+async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | None = None,
+                      publisher: Publisher | None = None, geo: GeoLookup | None = None) -> Venus:
+    """Open the port, start /metrics and begin connecting to Kafka; health turns SERVING once it is."""
+    tracer_provider = tracer_provider or build_tracer_provider(settings)
+    geo = geo or MaxMindGeoLookup(settings.geoip_db_path, cache_size=settings.geoip_cache_size)
+    publisher = publisher or KafkaPublisher(settings)
+    server = grpc.aio.server(
+        interceptors=[
+            aio_server_interceptor(  # type: ignore[no-untyped-call]
+                tracer_provider=tracer_provider, filter_=filters.negate(filters.service_prefix("grpc."))
+            ),
+            RequestIdInterceptor(),
+        ],
+        options=[
+            ("grpc.max_receive_message_length", settings.max_message_bytes),
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    servicer = IngestServicer(
+        settings,
+        stages=build_stages(settings, geo=geo, publisher=publisher),
+        publisher=publisher,
+        tracer=tracer_provider.get_tracer("venus_grpc"),
+    )
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, {
+        "UploadEvents": grpc.unary_unary_rpc_method_handler(
+            servicer.upload_events,
+            request_deserializer=parse_request,
+            response_serializer=pb.UploadEventsResponse.SerializeToString,
+        ),
+    }),))
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    for service in ("", SERVICE_NAME):
+        await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
+    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    await server.start()
+    venus = Venus(settings=settings, server=server, port=port, health=health_servicer,
+                  publisher=publisher, geo=geo, tracer_provider=tracer_provider)
+    if settings.metrics_enabled:
+        venus._metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
+        venus.metrics_port = venus._metrics_server.server_port
+    venus._connect_task = asyncio.create_task(_connect(venus), name="venus-kafka-connect")
+    log.info("listening", port=port, metrics_port=venus.metrics_port, kafka=settings.kafka_bootstrap)
+    return venus
+
+
+async def _connect(venus: Venus) -> None:
+    await venus.publisher.connect()
+    metrics.KAFKA_READY.set(1)
+    for service in ("", SERVICE_NAME):
+        await venus.health.set(service, health_pb2.HealthCheckResponse.SERVING)
+    venus.kafka_ready.set()
+    log.info("serving")
+
+
+async def serve(settings: Settings) -> None:
+    """Run Venus until SIGTERM or SIGINT, then shut down gracefully."""
+    venus = await start_venus(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await stopping.wait()
+    await venus.stop()

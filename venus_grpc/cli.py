@@ -1,0 +1,117 @@
+"""The ``venus`` command: serve, dev, send, tail."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from venus_grpc import devtools
+from venus_grpc.settings import Settings, SettingsError, field_help, load_settings, parse_value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``venus`` command."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except SettingsError as exc:
+        print(f"venus: bad setting: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="venus", description="Venus event-ingestion gateway.")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the gateway (production)")
+    _add_setting_flags(serve)
+    serve.set_defaults(run=_serve)
+
+    dev = commands.add_parser("dev", help="run an embedded broker and the gateway on loopback")
+    dev.add_argument("--broker-port", type=int, default=9092, help="embedded broker port (0: any free port)")
+    _add_setting_flags(dev)
+    dev.set_defaults(run=_dev)
+
+    send = commands.add_parser("send", help="send sample batches and print the results")
+    send.add_argument("--target", default="127.0.0.1:50051")
+    send.add_argument("--app-id", default="demo-app")
+    send.add_argument("--category", default="PERF_CRASH")
+    send.add_argument("--events", type=int, default=5, help="events per batch")
+    send.add_argument("--batches", type=int, default=1)
+    send.add_argument("--concurrency", type=int, default=4, help="batches in flight")
+    send.add_argument("--ip", default="81.2.69.142", help="end-user IP put in each event ('' for the caller's)")
+    send.add_argument("--timeout-s", type=float, default=10.0)
+    send.set_defaults(run=lambda a: asyncio.run(devtools.send(
+        a.target, app_id=a.app_id, category=a.category, events=a.events, batches=a.batches,
+        concurrency=a.concurrency, ip=a.ip, timeout_s=a.timeout_s)))
+
+    tail = commands.add_parser("tail", help="print a category's Kafka messages with their headers")
+    tail.add_argument("category")
+    tail.add_argument("--bootstrap", default="127.0.0.1:9092")
+    tail.add_argument("--topic-template", default=load_settings().topic_template)
+    tail.add_argument("--from-beginning", action="store_true")
+    tail.add_argument("--max-messages", type=int, default=0, help="stop after this many (0: no limit)")
+    tail.add_argument("--timeout-s", type=float, default=10.0, help="stop after this long with no message")
+    tail.set_defaults(run=lambda a: asyncio.run(devtools.tail(
+        a.bootstrap, a.topic_template.format(category=a.category), from_beginning=a.from_beginning,
+        max_messages=a.max_messages, timeout_s=a.timeout_s)))
+    return parser
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (flags override VENUS_* environment variables)")
+    for name, text in field_help().items():
+        group.add_argument("--" + name.replace("_", "-"), dest="setting_" + name, metavar="VALUE", help=text)
+
+
+def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    flags = {
+        name: parse_value(fields[name], raw, key="--" + name.replace("_", "-"))
+        for name in fields
+        if (raw := getattr(args, "setting_" + name)) is not None
+    }
+    base = load_settings()
+    changed = {k: v for k, v in defaults.items() if getattr(base, k) == fields[k].default}
+    return load_settings(**(changed | flags))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from venus_grpc.app import serve
+    from venus_grpc.logs import configure_logging
+
+    settings = _settings(args)
+    configure_logging(settings)
+    asyncio.run(serve(settings))
+    return 0
+
+
+def _dev(args: argparse.Namespace) -> int:
+    from venus_grpc.app import serve
+    from venus_grpc.devbroker import EmbeddedBroker
+    from venus_grpc.logs import configure_logging
+
+    with EmbeddedBroker(args.broker_port) as broker:
+        settings = _settings(args, host="127.0.0.1", metrics_host="127.0.0.1", kafka_bootstrap=broker.bootstrap,
+                             traces_exporter="none", log_format="console")
+        configure_logging(settings)
+        target = f"127.0.0.1:{settings.port}"
+        print(f"""
+Venus dev: gRPC on {target}, /metrics on http://127.0.0.1:{settings.metrics_port}/metrics,
+embedded Kafka broker on {broker.bootstrap}, bundled GeoLite2 database. Try, in another terminal:
+
+  .venv/bin/venus send --target {target} --events 5
+  .venv/bin/venus tail PERF_CRASH --bootstrap {broker.bootstrap} --from-beginning
+  .venv/bin/grpcurl -plaintext {target} list
+
+Ctrl-C stops it.
+""", flush=True)
+        asyncio.run(serve(settings))
+    return 0

@@ -1,0 +1,97 @@
+"""``venus send`` and ``venus tail``: try a running Venus by hand and see what it published."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import grpc
+import orjson
+from aiokafka import AIOKafkaConsumer
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+
+
+def sample_request(*, app_id: str, category: str, events: int, ip: str = "") -> pb.UploadEventsRequest:
+    """A batch of ``events`` plausible performance samples."""
+    now = Timestamp()
+    now.GetCurrentTime()
+    return pb.UploadEventsRequest(
+        meta=pb.BatchMeta(app_id=app_id, category=category, platform=pb.PLATFORM_ANDROID,
+                          app_version="1.0.0", sdk_version="venus-send", device_id=f"device-{uuid.uuid4().hex[:8]}"),
+        events=[
+            pb.Event(id=f"evt-{uuid.uuid4().hex}", occurred_at=now, ip=ip,
+                     payload=orjson.dumps({"screen": "home", "duration_ms": 120 + i, "seq": i}))
+            for i in range(events)
+        ],
+    )
+
+
+async def send(target: str, *, app_id: str, category: str, events: int, batches: int, concurrency: int,
+               ip: str, timeout_s: float) -> int:
+    """Send ``batches`` batches with at most ``concurrency`` in flight; print results and events/s."""
+    requests = [sample_request(app_id=app_id, category=category, events=events, ip=ip) for _ in range(batches)]
+    ok = failed = 0
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = pb_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
+        queue = iter(requests)
+
+        async def worker() -> None:
+            nonlocal ok, failed
+            for request in queue:
+                started = time.perf_counter()
+                try:
+                    response = await stub.UploadEvents(request, timeout=timeout_s)
+                except grpc.aio.AioRpcError as err:
+                    failed += len(request.events)
+                    print(f"batch failed: {err.code().name}: {err.details()}")
+                    continue
+                latencies.append(time.perf_counter() - started)
+                ok += sum(r.code == pb.EVENT_CODE_OK for r in response.results)
+                failed += sum(r.code != pb.EVENT_CODE_OK for r in response.results)
+                if batches == 1:
+                    _print_response(response)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    p50 = latencies[len(latencies) // 2] * 1000 if latencies else 0.0
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0
+    print(f"{ok} events OK, {failed} not OK, in {elapsed:.2f} s: {ok / elapsed:,.0f} events/s; "
+          f"batch latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    return 0 if failed == 0 else 1
+
+
+def _print_response(response: pb.UploadEventsResponse) -> None:
+    print(f"{pb.ResultCode.Name(response.code)}: {response.message} (request_id {response.request_id})")
+    for result in response.results:
+        line = f"  {result.id} -> {pb.EventCode.Name(result.code)} backend_id={result.backend_id}"
+        print(line + (f" ({result.message})" if result.message else ""))
+
+
+async def tail(bootstrap: str, topic: str, *, from_beginning: bool, max_messages: int, timeout_s: float) -> int:
+    """Print messages of ``topic`` with key and headers; stop after ``max_messages`` or ``timeout_s`` idle."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+                                auto_offset_reset="earliest" if from_beginning else "latest")
+    await consumer.start()
+    seen = 0
+    try:
+        while max_messages <= 0 or seen < max_messages:
+            batch = await consumer.getmany(timeout_ms=int(timeout_s * 1000))
+            if not batch:
+                break
+            for records in batch.values():
+                for record in records:
+                    seen += 1
+                    headers = {k: v.decode(errors="replace") for k, v in record.headers}
+                    key = record.key.decode(errors="replace") if record.key else None
+                    print(orjson.dumps({"partition": record.partition, "offset": record.offset, "key": key,
+                                        "headers": headers, "value": orjson.loads(record.value)}).decode())
+    finally:
+        await asyncio.wait_for(consumer.stop(), timeout=10)
+    return 0

@@ -1,0 +1,89 @@
+"""Request-level failures: one table from reason to gRPC status, with google.rpc details.
+
+A problem with the whole request ends the RPC with a status; a problem with one event is that
+event's result and never comes here.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import NoReturn
+
+import grpc
+from google.protobuf import any_pb2, duration_pb2
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
+
+from venus_grpc import metrics
+
+
+class Reason(enum.Enum):
+    """Why a whole request failed."""
+
+    MALFORMED_REQUEST = "malformed_request"
+    BAD_META = "bad_meta"
+    NO_EVENTS = "no_events"
+    TOO_MANY_EVENTS = "too_many_events"
+    CATEGORY_NOT_ALLOWED = "category_not_allowed"
+    OVERLOADED = "overloaded"
+    KAFKA_UNAVAILABLE = "kafka_unavailable"
+
+
+STATUS_OF: dict[Reason, grpc.StatusCode] = {
+    Reason.MALFORMED_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.BAD_META: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.NO_EVENTS: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.TOO_MANY_EVENTS: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.CATEGORY_NOT_ALLOWED: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Reason.KAFKA_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+}
+
+
+class RequestError(Exception):
+    """The whole request fails with :data:`STATUS_OF` ``[reason]``.
+
+    ``violations`` are (field path, description) pairs sent as a ``google.rpc.BadRequest``;
+    ``retry_after_s`` is sent as a ``google.rpc.RetryInfo``.
+    """
+
+    def __init__(self, reason: Reason, message: str, *, violations: Sequence[tuple[str, str]] = (),
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.violations = tuple(violations)
+        self.retry_after_s = retry_after_s
+
+    @property
+    def status(self) -> grpc.StatusCode:
+        """The gRPC status this failure ends the RPC with."""
+        return STATUS_OF[self.reason]
+
+
+async def abort(context: grpc.aio.ServicerContext, error: RequestError) -> NoReturn:
+    """End the RPC with ``error``'s status, message and details."""
+    metrics.REQUEST_ABORTS.labels(error.status.name).inc()
+    details: list[any_pb2.Any] = []
+    if error.violations:
+        bad_request = error_details_pb2.BadRequest(field_violations=[
+            error_details_pb2.BadRequest.FieldViolation(field=path, description=text)
+            for path, text in error.violations
+        ])
+        details.append(_pack(bad_request))
+    if error.retry_after_s is not None:
+        delay = duration_pb2.Duration()
+        delay.FromNanoseconds(int(error.retry_after_s * 1e9))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+    status = rpc_status.to_status(
+        status_pb2.Status(code=error.status.value[0], message=error.message, details=details)
+    )
+    await context.abort(status.code, status.details, status.trailing_metadata)
+    raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
+
+
+def _pack(message: error_details_pb2.BadRequest | error_details_pb2.RetryInfo) -> any_pb2.Any:
+    packed = any_pb2.Any()
+    packed.Pack(message)
+    return packed

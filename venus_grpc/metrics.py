@@ -1,0 +1,40 @@
+"""Every Prometheus metric Venus exports, declared once, with what it means."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+UPLOADS = Counter(
+    "venus_uploads",
+    "UploadEvents batches by outcome type: all_upload (every batch received), wrong_meta (rejected "
+    "as a whole for its meta or size), wrong_data (at least one event rejected for its content), "
+    "success_upload (every event published).",
+    ["type"],
+)
+EVENTS = Counter(
+    "venus_events",
+    "Events by category and final per-event code (EVENT_CODE_OK, EVENT_CODE_VALIDATION_ERROR, ...).",
+    ["category", "code"],
+)
+REQUEST_ABORTS = Counter(
+    "venus_request_aborts",
+    "UploadEvents RPCs failed as a whole, by gRPC status code.",
+    ["status"],
+)
+STAGE_SECONDS = Histogram(
+    "venus_stage_seconds",
+    "Time one batch spends in a pipeline stage (validate, enrich, publish).",
+    ["stage"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+EVENTS_IN_FLIGHT = Gauge(
+    "venus_events_in_flight",
+    "Events accepted for processing whose RPC has not been answered yet.",
+)
+KAFKA_READY = Gauge(
+    "venus_kafka_ready",
+    "1 once the Kafka producer is connected, else 0.",
+)
+
+for _type in ("all_upload", "wrong_meta", "wrong_data", "success_upload"):
+    UPLOADS.labels(_type)

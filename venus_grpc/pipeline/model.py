@@ -1,0 +1,96 @@
+"""What flows through the pipeline: a batch and its parts, one part per request event.
+
+Every part starts pending and ends with exactly one outcome; answering while a part is still
+pending is a bug, and :meth:`Batch.results` refuses it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.geoip import NOWHERE, Geo
+
+EventCode = pb.EventCode
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """What every stage may need to know about the RPC it serves."""
+
+    request_id: str
+    deadline: float  # time.monotonic() by which the RPC must be answered
+
+
+@dataclass(slots=True)
+class Part:
+    """One request event on its way through the pipeline."""
+
+    index: int
+    event: pb.Event
+    code: EventCode = pb.EVENT_CODE_UNSPECIFIED  # pending
+    message: str = ""
+    retryable: bool = False
+    ip: str = ""  # the address used for GeoIP, set by validation
+    backend_id: str = ""
+    geo: Geo = NOWHERE
+    value: bytes = b""  # the Kafka message value, set by enrichment
+
+    @property
+    def pending(self) -> bool:
+        """True while no stage has decided this part's outcome."""
+        return self.code == pb.EVENT_CODE_UNSPECIFIED
+
+    def reject(self, code: EventCode, message: str, *, retryable: bool = False) -> None:
+        """End this part with a non-OK outcome."""
+        self.code, self.message, self.retryable = code, message, retryable
+
+    def accept(self) -> None:
+        """End this part as published and acknowledged."""
+        self.code = pb.EVENT_CODE_OK
+
+
+@dataclass(slots=True)
+class Batch:
+    """A validated request: its meta once, its events as parts in request order."""
+
+    meta: pb.BatchMeta
+    topic: str
+    peer_ip: str
+    received_at_ms: int
+    parts: list[Part] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, request: pb.UploadEventsRequest, *, topic: str, peer_ip: str, received_at_ms: int) -> Batch:
+        """Split ``request`` into one pending part per event."""
+        return cls(
+            meta=request.meta,
+            topic=topic,
+            peer_ip=peer_ip,
+            received_at_ms=received_at_ms,
+            parts=[Part(index=i, event=e) for i, e in enumerate(request.events)],
+        )
+
+    def live(self) -> list[Part]:
+        """The parts no stage has rejected yet."""
+        return [p for p in self.parts if p.pending]
+
+    def results(self) -> list[pb.EventResult]:
+        """One result per request event, in request order."""
+        if any(p.pending for p in self.parts):
+            raise RuntimeError("a part is still pending: every event must end with one outcome")
+        return [
+            pb.EventResult(id=p.event.id, backend_id=p.backend_id, code=p.code, message=p.message,
+                           retryable=p.retryable)
+            for p in self.parts
+        ]
+
+    def overall(self) -> tuple[pb.ResultCode, str]:
+        """The batch's result code and a summary message."""
+        ok = sum(p.code == pb.EVENT_CODE_OK for p in self.parts)
+        total = len(self.parts)
+        if ok == total:
+            return pb.RESULT_CODE_ALL_SUCCESS, f"all {total} events published"
+        if ok == 0:
+            return pb.RESULT_CODE_ALL_FAIL, f"none of {total} events published: see results"
+        return pb.RESULT_CODE_PARTIAL_SUCCESS, f"{ok} of {total} events published: see results"

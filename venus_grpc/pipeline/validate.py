@@ -1,0 +1,84 @@
+"""Split and validate: each event on its own, so one bad event never stops the others."""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+
+import orjson
+
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.pipeline.model import Batch, Part, RequestContext
+from venus_grpc.settings import Settings
+
+# The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.
+_MIN_SECONDS, _MAX_SECONDS = -62_135_596_800, 253_402_300_799
+
+
+class Validate:
+    """Rejects events with a bad id, payload, ip or time; records the address used for GeoIP."""
+
+    name = "validate"
+
+    def __init__(self, settings: Settings) -> None:
+        self._max_payload = settings.max_event_payload_bytes
+        self._max_id_chars = settings.max_event_id_chars
+        self._max_skew_s = settings.max_clock_skew_s
+
+    async def __call__(self, batch: Batch, ctx: RequestContext) -> None:
+        first_index_of: dict[str, int] = {}
+        latest_allowed_s = time.time() + self._max_skew_s
+        for part in batch.live():
+            event_id = part.event.id
+            if event_id in first_index_of:
+                part.reject(pb.EVENT_CODE_DUPLICATE_ID,
+                            f"id {event_id!r} is already used by event #{first_index_of[event_id]} of this batch")
+                continue
+            first_index_of[event_id] = part.index
+            self._check(part, batch.peer_ip, latest_allowed_s)
+
+    def _check(self, part: Part, peer_ip: str, latest_allowed_s: float) -> None:
+        event = part.event
+        if not event.id:
+            part.reject(pb.EVENT_CODE_VALIDATION_ERROR, "id is empty: every event needs a client-chosen id")
+        elif len(event.id) > self._max_id_chars:
+            part.reject(pb.EVENT_CODE_VALIDATION_ERROR,
+                        f"id is {len(event.id)} characters long; the limit is {self._max_id_chars}")
+        elif len(event.payload) > self._max_payload:
+            part.reject(pb.EVENT_CODE_TOO_LARGE,
+                        f"payload is {len(event.payload)} bytes; the limit is {self._max_payload} bytes")
+        elif problem := _payload_problem(event.payload):
+            part.reject(pb.EVENT_CODE_VALIDATION_ERROR, problem)
+        elif problem := _time_problem(event, latest_allowed_s, self._max_skew_s):
+            part.reject(pb.EVENT_CODE_VALIDATION_ERROR, problem)
+        elif event.ip:
+            try:
+                part.ip = str(ipaddress.ip_address(event.ip))
+            except ValueError:
+                part.reject(pb.EVENT_CODE_VALIDATION_ERROR, f"ip {event.ip!r} is not an IPv4 or IPv6 address")
+        else:
+            part.ip = peer_ip
+
+
+def _payload_problem(payload: bytes) -> str:
+    if not payload:
+        return "payload is empty: expected a UTF-8 JSON object"
+    try:
+        body = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        return f"payload is not valid UTF-8 JSON: {exc}"
+    if not isinstance(body, dict):
+        return f"payload is a JSON {type(body).__name__}: expected a JSON object"
+    return ""
+
+
+def _time_problem(event: pb.Event, latest_allowed_s: float, max_skew_s: float) -> str:
+    if not event.HasField("occurred_at"):
+        return ""
+    ts = event.occurred_at
+    if not (_MIN_SECONDS <= ts.seconds <= _MAX_SECONDS and 0 <= ts.nanos < 1_000_000_000):
+        return "occurred_at is not a valid timestamp"
+    if ts.seconds > latest_allowed_s:
+        ahead = ts.seconds - (latest_allowed_s - max_skew_s)
+        return f"occurred_at is {ahead:.0f} s in the future; the allowed clock skew is {max_skew_s:.0f} s"
+    return ""

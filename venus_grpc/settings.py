@@ -1,0 +1,163 @@
+"""The one settings object: read once from ``VENUS_*`` environment variables and CLI flags.
+
+Every field has a default, an environment variable (``VENUS_`` + the upper-cased name) and a
+CLI flag (``--`` + the name with dashes). A bad value fails at startup with the key and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+TracesExporter = Literal["otlp", "console", "none"]
+LogFormat = Literal["json", "console"]
+
+_ENV_PREFIX = "VENUS_"
+_BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
+
+
+class SettingsError(ValueError):
+    """A setting has a value Venus cannot use; the message names the key and the value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """How one Venus process runs. Built by :func:`load_settings`, then passed in, never global."""
+
+    # --- network
+    host: str = "0.0.0.0"
+    port: int = 50051
+    metrics_host: str = "0.0.0.0"
+    metrics_enabled: bool = True
+    metrics_port: int = 9464  # 0: any free port
+    max_message_bytes: int = 4 * 1024 * 1024
+    trusted_proxies: tuple[IPNetwork, ...] = ()
+    shutdown_grace_s: float = 20.0
+
+    # --- batch and event limits
+    max_events_per_batch: int = 1000
+    max_event_payload_bytes: int = 256 * 1024
+    max_event_id_chars: int = 128
+    max_clock_skew_s: float = 3600.0
+    max_events_in_flight: int = 20_000
+    allowed_categories: frozenset[str] = frozenset()  # empty: every well-formed category
+
+    # --- kafka
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_client_id: str = "venus"
+    topic_template: str = "to_analyzer__0.{category}"
+    kafka_linger_ms: int = 5
+    kafka_max_batch_bytes: int = 1024 * 1024  # also the largest message Venus publishes
+    kafka_compression: Literal["none", "gzip", "lz4", "zstd", "snappy"] = "none"
+    kafka_request_timeout_ms: int = 30_000
+    kafka_connect_retry_s: float = 2.0
+    publish_timeout_s: float = 10.0
+
+    # --- enrichment
+    geoip_db_path: str = ""  # empty: the bundled GeoLite2-City database
+    geoip_cache_size: int = 65_536
+
+    # --- observability
+    service_name: str = "venus"
+    traces_exporter: TracesExporter = "otlp"
+    log_level: str = "INFO"
+    log_format: LogFormat = "json"
+
+    def topic_for(self, category: str) -> str:
+        """The Kafka topic that receives ``category``'s events."""
+        return self.topic_template.format(category=category)
+
+    def __post_init__(self) -> None:
+        _check(self.port, "port", 0 <= self.port <= 65535, "a TCP port (0-65535)")
+        _check(self.metrics_port, "metrics_port", 0 <= self.metrics_port <= 65535, "a TCP port (0-65535)")
+        for name in ("max_message_bytes", "max_events_per_batch", "max_event_payload_bytes",
+                     "max_event_id_chars", "max_events_in_flight", "kafka_max_batch_bytes",
+                     "kafka_request_timeout_ms", "geoip_cache_size"):
+            value = getattr(self, name)
+            _check(value, name, value > 0, "a positive whole number")
+        for name in ("shutdown_grace_s", "max_clock_skew_s", "publish_timeout_s", "kafka_connect_retry_s"):
+            value = getattr(self, name)
+            _check(value, name, value > 0, "a positive number of seconds")
+        _check(self.max_events_in_flight, "max_events_in_flight",
+               self.max_events_in_flight >= self.max_events_per_batch,
+               f"at least max_events_per_batch ({self.max_events_per_batch}), or a full batch could never run")
+        _check(self.kafka_linger_ms, "kafka_linger_ms", self.kafka_linger_ms >= 0, "zero or more milliseconds")
+        _check(self.topic_template, "topic_template", "{category}" in self.topic_template,
+               "a template containing {category}")
+        _check(self.log_level, "log_level",
+               self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"}, "DEBUG, INFO, WARNING or ERROR")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build settings from ``environ`` (default: the process environment), then ``overrides``.
+
+    Overrides are typed values (from CLI flags or tests); environment values are strings parsed
+    by the field's type. ``OTEL_TRACES_EXPORTER`` is honoured for ``traces_exporter``.
+    """
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    if "OTEL_TRACES_EXPORTER" in environ:
+        values["traces_exporter"] = parse_value(fields["traces_exporter"], environ["OTEL_TRACES_EXPORTER"])
+    for name, f in fields.items():
+        raw = environ.get(_ENV_PREFIX + name.upper())
+        if raw is not None:
+            values[name] = parse_value(f, raw, key=_ENV_PREFIX + name.upper())
+    unknown = set(overrides) - set(fields)
+    if unknown:
+        raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(**values)
+
+
+def parse_value(f: dataclasses.Field[Any], raw: str, *, key: str | None = None) -> Any:
+    """Parse the text ``raw`` as the type of settings field ``f``; name ``key`` when it fails."""
+    key = key or f.name
+    kind = f.type if isinstance(f.type, str) else str(f.type)
+    try:
+        if kind == "bool":
+            if raw.lower() not in _BOOLEANS:
+                raise ValueError("expected true or false")
+            return _BOOLEANS[raw.lower()]
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "tuple[IPNetwork, ...]":
+            return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
+        if kind == "frozenset[str]":
+            return frozenset(p.strip() for p in raw.split(",") if p.strip())
+        if kind.startswith(("Literal", "TracesExporter", "LogFormat")):
+            choices = _literal_choices(kind)
+            if raw not in choices:
+                raise ValueError(f"expected one of {', '.join(choices)}")
+            return raw
+        return raw
+    except ValueError as exc:
+        raise SettingsError(f"{key}={raw!r} is not valid: {exc}") from None
+
+
+def _literal_choices(kind: str) -> tuple[str, ...]:
+    alias = {"TracesExporter": TracesExporter, "LogFormat": LogFormat}.get(kind)
+    if alias is not None:
+        return tuple(get_args(alias))
+    inner = kind[kind.index("[") + 1 : kind.rindex("]")]
+    return tuple(part.strip().strip("'\"") for part in inner.split(","))
+
+
+def _check(value: object, key: str, ok: bool, expected: str) -> None:
+    if not ok:
+        raise SettingsError(f"{_ENV_PREFIX}{key.upper()}={value!r} is not valid: expected {expected}")
+
+
+def field_help() -> dict[str, str]:
+    """One line per setting for ``--help``: its environment variable and default."""
+    return {
+        f.name: f"env {_ENV_PREFIX}{f.name.upper()} (default: {f.default!r})"
+        for f in dataclasses.fields(Settings)
+    }
