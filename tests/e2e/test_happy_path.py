@@ -73,7 +73,7 @@ async def test_traceparent_names_the_publish_span_of_the_callers_trace(
     assert len(publish) == 1
     publish_span_id = format(publish[0].context.span_id, "016x")
     for message in messages:
-        version, trace_id, span_id, flags = message.headers["traceparent"].split("-")
+        _version, trace_id, span_id, _flags = message.headers["traceparent"].split("-")
         assert trace_id == CALLER_TRACE_ID
         assert span_id == publish_span_id != CALLER_SPAN_ID
         assert message.headers["tracestate"] == "vendor=abc"
