@@ -1,0 +1,47 @@
+"""The pipeline's bookkeeping: one outcome per event, in order, and the overall code."""
+
+from __future__ import annotations
+
+import pytest
+
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.pipeline.model import Batch
+
+
+def _batch(count: int) -> Batch:
+    request = pb.UploadEventsRequest(meta=pb.BatchMeta(app_id="a", category="C"),
+                                     events=[pb.Event(id=f"e{i}") for i in range(count)])
+    return Batch.of(request, topic="t", peer_ip="127.0.0.1", received_at_ms=0)
+
+
+def test_answering_with_a_pending_event_is_refused() -> None:
+    """An event that no stage decided cannot be reported as anything."""
+    batch = _batch(2)
+    batch.parts[0].accept()
+    with pytest.raises(RuntimeError, match="pending"):
+        batch.results()
+
+
+def test_results_follow_request_order() -> None:
+    """Results come back one per event, in the order the events were sent."""
+    batch = _batch(3)
+    batch.parts[2].accept()
+    batch.parts[0].reject(pb.EVENT_CODE_VALIDATION_ERROR, "bad")
+    batch.parts[1].reject(pb.EVENT_CODE_PUBLISH_ERROR, "slow", retryable=True)
+    results = batch.results()
+    assert [(r.id, r.code, r.retryable) for r in results] == [
+        ("e0", pb.EVENT_CODE_VALIDATION_ERROR, False),
+        ("e1", pb.EVENT_CODE_PUBLISH_ERROR, True),
+        ("e2", pb.EVENT_CODE_OK, False),
+    ]
+
+
+@pytest.mark.parametrize(("ok", "expected"), [
+    (3, pb.RESULT_CODE_ALL_SUCCESS), (1, pb.RESULT_CODE_PARTIAL_SUCCESS), (0, pb.RESULT_CODE_ALL_FAIL),
+])
+def test_overall_code_counts_published_events(ok: int, expected: int) -> None:
+    """All published is success, none is failure, anything between is partial."""
+    batch = _batch(3)
+    for part in batch.parts:
+        part.accept() if part.index < ok else part.reject(pb.EVENT_CODE_TOO_LARGE, "big")
+    assert batch.overall()[0] == expected
