@@ -15,9 +15,8 @@ from venus_grpc.settings import Settings, SettingsError, field_help, load_settin
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``venus`` command."""
-    parser = _parser()
-    args = parser.parse_args(argv)
     try:
+        args = _parser().parse_args(argv)
         return int(args.run(args) or 0)
     except SettingsError as exc:
         print(f"venus: bad setting: {exc}", file=sys.stderr)
@@ -80,7 +79,13 @@ def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
     }
     base = load_settings()
     changed = {k: v for k, v in defaults.items() if getattr(base, k) == fields[k].default}
-    return load_settings(**(changed | flags))
+    try:
+        return load_settings(**(changed | flags))
+    except SettingsError as exc:
+        if exc.field not in flags:
+            raise
+        flag = "--" + exc.field.replace("_", "-")
+        raise SettingsError(f"{flag}={flags[exc.field]!r} is not valid: expected {exc.expected}") from None
 
 
 def _serve(args: argparse.Namespace) -> int:

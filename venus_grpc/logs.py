@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 import orjson
 import structlog
@@ -20,8 +20,8 @@ from venus_grpc.settings import Settings
 from venus_grpc.version import __version__
 
 
-def configure_logging(settings: Settings) -> None:
-    """Route structlog and stdlib records through the same processors to stderr."""
+def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
+    """Route structlog and stdlib records through the same processors to ``stream`` (stderr)."""
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -42,7 +42,7 @@ def configure_logging(settings: Settings) -> None:
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         foreign_pre_chain=[*shared, structlog.processors.format_exc_info],

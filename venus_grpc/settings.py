@@ -22,7 +22,15 @@ _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "
 
 
 class SettingsError(ValueError):
-    """A setting has a value Venus cannot use; the message names the key and the value."""
+    """A setting has a value Venus cannot use; the message names the key and the value.
+
+    ``field`` and ``expected`` let a caller name the key the way the user wrote it (a CLI flag).
+    """
+
+    def __init__(self, message: str, *, field: str = "", expected: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+        self.expected = expected
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +111,8 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     values: dict[str, Any] = {}
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     if "OTEL_TRACES_EXPORTER" in environ:
-        values["traces_exporter"] = parse_value(fields["traces_exporter"], environ["OTEL_TRACES_EXPORTER"])
+        values["traces_exporter"] = parse_value(fields["traces_exporter"], environ["OTEL_TRACES_EXPORTER"],
+                                                key="OTEL_TRACES_EXPORTER")
     for name, f in fields.items():
         raw = environ.get(_ENV_PREFIX + name.upper())
         if raw is not None:
@@ -152,7 +161,8 @@ def _literal_choices(kind: str) -> tuple[str, ...]:
 
 def _check(value: object, key: str, ok: bool, expected: str) -> None:
     if not ok:
-        raise SettingsError(f"{_ENV_PREFIX}{key.upper()}={value!r} is not valid: expected {expected}")
+        raise SettingsError(f"{_ENV_PREFIX}{key.upper()}={value!r} is not valid: expected {expected}",
+                            field=key, expected=expected)
 
 
 def field_help() -> dict[str, str]:

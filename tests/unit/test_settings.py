@@ -1,0 +1,137 @@
+"""Settings come from VENUS_* variables and flags; a bad value stops startup naming the key and value."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from venus_grpc.cli import main
+from venus_grpc.settings import Settings, SettingsError, load_settings
+
+
+def test_an_empty_environment_gives_the_documented_defaults() -> None:
+    """With nothing set, Venus listens on 50051, serves /metrics on 9464 and exports traces over OTLP."""
+    settings = load_settings(environ={})
+    assert settings == Settings()
+    assert (settings.host, settings.port, settings.metrics_port) == ("0.0.0.0", 50051, 9464)
+    assert settings.max_events_per_batch == 1000
+    assert settings.max_event_payload_bytes == 256 * 1024
+    assert settings.allowed_categories == frozenset()
+    assert settings.trusted_proxies == ()
+    assert settings.traces_exporter == "otlp"
+    assert settings.topic_for("PERF_CRASH") == "to_analyzer__0.PERF_CRASH"
+
+
+def test_numbers_are_parsed_from_the_environment() -> None:
+    """Integer and float variables become numbers of the field's type."""
+    settings = load_settings(environ={"VENUS_PORT": "6000", "VENUS_MAX_EVENTS_PER_BATCH": "50",
+                                      "VENUS_SHUTDOWN_GRACE_S": "2.5", "VENUS_KAFKA_LINGER_MS": "0"})
+    assert settings.port == 6000
+    assert settings.max_events_per_batch == 50
+    assert settings.shutdown_grace_s == 2.5
+    assert settings.kafka_linger_ms == 0
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("false", False), ("0", False), ("off", False), ("NO", False),
+                                                ("true", True), ("1", True), ("On", True), ("yes", True)])
+def test_booleans_accept_the_usual_spellings(raw: str, expected: bool) -> None:
+    """VENUS_METRICS_ENABLED understands true/false, 1/0, yes/no and on/off in any case."""
+    assert load_settings(environ={"VENUS_METRICS_ENABLED": raw}).metrics_enabled is expected
+
+
+def test_allowed_categories_is_a_comma_list() -> None:
+    """VENUS_ALLOWED_CATEGORIES is comma separated; blanks and spaces around names are dropped."""
+    settings = load_settings(environ={"VENUS_ALLOWED_CATEGORIES": " PERF_CRASH, PERF_ANR ,,CUSTOM "})
+    assert settings.allowed_categories == frozenset({"PERF_CRASH", "PERF_ANR", "CUSTOM"})
+
+
+def test_trusted_proxies_is_a_comma_list_of_networks() -> None:
+    """VENUS_TRUSTED_PROXIES takes CIDRs and bare addresses, IPv4 and IPv6."""
+    settings = load_settings(environ={"VENUS_TRUSTED_PROXIES": "10.0.0.0/8, 192.168.1.7,fd00::/8"})
+    assert settings.trusted_proxies == (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("192.168.1.7/32"),
+                                        ipaddress.ip_network("fd00::/8"))
+
+
+def test_literal_choices_are_accepted() -> None:
+    """Exporter, log format and compression take one of their listed values."""
+    settings = load_settings(environ={"VENUS_TRACES_EXPORTER": "console", "VENUS_LOG_FORMAT": "console",
+                                      "VENUS_KAFKA_COMPRESSION": "zstd"})
+    assert (settings.traces_exporter, settings.log_format, settings.kafka_compression) == ("console", "console", "zstd")
+
+
+def test_otel_traces_exporter_is_honoured() -> None:
+    """The standard OTEL_TRACES_EXPORTER=none turns span export off."""
+    assert load_settings(environ={"OTEL_TRACES_EXPORTER": "none"}).traces_exporter == "none"
+
+
+def test_venus_traces_exporter_wins_over_otel_traces_exporter() -> None:
+    """The Venus-specific variable is the more specific one, so it takes precedence."""
+    environ = {"OTEL_TRACES_EXPORTER": "none", "VENUS_TRACES_EXPORTER": "console"}
+    assert load_settings(environ=environ).traces_exporter == "console"
+
+
+def test_overrides_win_over_the_environment() -> None:
+    """Typed overrides (from flags or tests) replace environment values."""
+    assert load_settings(environ={"VENUS_PORT": "6000"}, port=7000).port == 7000
+
+
+@pytest.mark.parametrize(("key", "raw"), [
+    ("VENUS_PORT", "notanumber"),
+    ("VENUS_PORT", "70000"),
+    ("VENUS_SHUTDOWN_GRACE_S", "soon"),
+    ("VENUS_METRICS_ENABLED", "maybe"),
+    ("VENUS_TRUSTED_PROXIES", "10.0.0.0/33"),
+    ("VENUS_LOG_FORMAT", "xml"),
+    ("VENUS_KAFKA_COMPRESSION", "brotli"),
+    ("VENUS_MAX_EVENTS_PER_BATCH", "0"),
+    ("VENUS_TOPIC_TEMPLATE", "events"),
+    ("VENUS_LOG_LEVEL", "LOUD"),
+])
+def test_a_bad_value_names_the_key_and_the_value(key: str, raw: str) -> None:
+    """A value Venus cannot use fails with a SettingsError that says which variable and what it held."""
+    with pytest.raises(SettingsError) as error:
+        load_settings(environ={key: raw})
+    assert key in str(error.value)
+    assert raw in str(error.value)
+
+
+def test_a_bad_otel_traces_exporter_names_the_variable() -> None:
+    """A bad OTEL_TRACES_EXPORTER is reported under its own name, not a Venus field name."""
+    with pytest.raises(SettingsError, match=r"OTEL_TRACES_EXPORTER='zipkin'"):
+        load_settings(environ={"OTEL_TRACES_EXPORTER": "zipkin"})
+
+
+def test_in_flight_limit_below_one_batch_is_rejected() -> None:
+    """max_events_in_flight smaller than max_events_per_batch is refused: a full batch could never run."""
+    with pytest.raises(SettingsError, match=r"VENUS_MAX_EVENTS_IN_FLIGHT=500.*max_events_per_batch \(1000\)"):
+        load_settings(environ={"VENUS_MAX_EVENTS_IN_FLIGHT": "500"})
+
+
+def test_an_unknown_override_is_rejected() -> None:
+    """A misspelt setting name fails instead of being silently ignored."""
+    with pytest.raises(SettingsError, match=r"unknown setting.*prot"):
+        load_settings(environ={}, prot=1)
+
+
+def test_serve_with_a_bad_flag_exits_2_naming_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """`venus serve --port notanumber` stops before serving, with exit code 2 and the flag in the message."""
+    assert main(["serve", "--port", "notanumber"]) == 2
+    err = capsys.readouterr().err
+    assert "--port" in err
+    assert "notanumber" in err
+
+
+def test_serve_with_an_out_of_range_flag_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """`venus serve --port 70000` exits 2 and names the flag the user typed, not an unset variable."""
+    assert main(["serve", "--port", "70000"]) == 2
+    assert "--port" in capsys.readouterr().err
+
+
+def test_serve_with_a_bad_environment_variable_exits_2_naming_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`VENUS_PORT=notanumber venus serve` exits 2 with a one-line message naming the variable, not a traceback."""
+    monkeypatch.setenv("VENUS_PORT", "notanumber")
+    assert main(["serve"]) == 2
+    assert "VENUS_PORT='notanumber'" in capsys.readouterr().err
