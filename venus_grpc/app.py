@@ -32,6 +32,7 @@ from venus_grpc.settings import Settings
 from venus_grpc.telemetry import build_tracer_provider
 
 log = structlog.get_logger(__name__)
+_DRAIN_QUIET_S = 0.2  # on shutdown, refuse uploads ourselves until none came for this long
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Venus:
     publisher: Publisher
     geo: GeoLookup
     tracer_provider: TracerProvider
+    servicer: IngestServicer | None = None
     metrics_port: int | None = None
     kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _metrics_server: Any = None
@@ -54,8 +56,12 @@ class Venus:
         """Shut down in order; acknowledged events are in Kafka once this returns."""
         grace_s = self.settings.shutdown_grace_s
         log.info("shutting down", grace_s=grace_s)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace_s
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(grace_s)
+        if self.servicer is not None:
+            await self.servicer.drain(quiet_s=_DRAIN_QUIET_S, timeout_s=grace_s)
+        await self.server.stop(max(deadline - loop.time(), 1.0))
         if self._connect_task is not None:
             self._connect_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -111,7 +117,7 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     port = server.add_insecure_port(f"{settings.host}:{settings.port}")
     await server.start()
     venus = Venus(settings=settings, server=server, port=port, health=health_servicer,
-                  publisher=publisher, geo=geo, tracer_provider=tracer_provider)
+                  publisher=publisher, geo=geo, tracer_provider=tracer_provider, servicer=servicer)
     if settings.metrics_enabled:
         venus._metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
         venus.metrics_port = venus._metrics_server.server_port

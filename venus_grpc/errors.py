@@ -28,6 +28,7 @@ class Reason(enum.Enum):
     CATEGORY_NOT_ALLOWED = "category_not_allowed"
     OVERLOADED = "overloaded"
     KAFKA_UNAVAILABLE = "kafka_unavailable"
+    SHUTTING_DOWN = "shutting_down"
 
 
 STATUS_OF: dict[Reason, grpc.StatusCode] = {
@@ -38,6 +39,7 @@ STATUS_OF: dict[Reason, grpc.StatusCode] = {
     Reason.CATEGORY_NOT_ALLOWED: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.KAFKA_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
+    Reason.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
 }
 
 

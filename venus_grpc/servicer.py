@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 import time
@@ -57,12 +58,33 @@ class IngestServicer:
         self._publisher = publisher
         self._tracer = tracer
         self._events_in_flight = 0
+        self._draining = False
+        self._rpcs_in_flight = 0
+        self._last_arrival = 0.0
+
+    async def drain(self, *, quiet_s: float, timeout_s: float) -> None:
+        """Refuse new uploads with UNAVAILABLE; return once none is in flight and none came for ``quiet_s``.
+
+        Uploads in flight go on. Stopping the gRPC server only then matters: a call that reaches grpc
+        core once ``server.stop()`` has begun is CANCELLED (grpc/grpc#41785), which clients do not retry.
+        """
+        self._draining = True
+        deadline = time.monotonic() + timeout_s
+        while (now := time.monotonic()) < deadline:
+            if self._rpcs_in_flight == 0 and now - self._last_arrival >= quiet_s:
+                return
+            await asyncio.sleep(min(quiet_s / 4, deadline - now))
 
     async def upload_events(self, request: pb.UploadEventsRequest | MalformedRequest,
                             context: grpc.aio.ServicerContext) -> pb.UploadEventsResponse:
         """The UploadEvents RPC."""
         metrics.UPLOADS.labels("all_upload").inc()
+        self._rpcs_in_flight += 1
+        self._last_arrival = time.monotonic()
         try:
+            if self._draining:
+                raise RequestError(Reason.SHUTTING_DOWN, "Venus is shutting down; retry later",
+                                   retry_after_s=_KAFKA_RETRY_AFTER_S)
             return await self._upload(request, context)
         except RequestError as error:
             if error.reason in (Reason.MALFORMED_REQUEST, Reason.BAD_META, Reason.NO_EVENTS,
@@ -70,6 +92,8 @@ class IngestServicer:
                 metrics.UPLOADS.labels("wrong_meta").inc()
             log.info("request rejected", status=error.status.name, reason=error.reason.value, error=error.message)
             await abort(context, error)
+        finally:
+            self._rpcs_in_flight -= 1
 
     async def _upload(self, request: pb.UploadEventsRequest | MalformedRequest,
                       context: grpc.aio.ServicerContext) -> pb.UploadEventsResponse:
