@@ -85,13 +85,14 @@ async def tail(bootstrap: str, topic: str, *, from_beginning: bool, max_messages
             batch = await consumer.getmany(timeout_ms=int(timeout_s * 1000))
             if not batch:
                 break
-            for records in batch.values():
-                for record in records:
-                    seen += 1
-                    headers = {k: v.decode(errors="replace") for k, v in record.headers}
-                    key = record.key.decode(errors="replace") if record.key else None
-                    print(orjson.dumps({"partition": record.partition, "offset": record.offset, "key": key,
-                                        "headers": headers, "value": orjson.loads(record.value)}).decode())
+            for record in (r for records in batch.values() for r in records):
+                if 0 < max_messages <= seen:
+                    break
+                seen += 1
+                headers = {k: v.decode(errors="replace") for k, v in record.headers}
+                key = record.key.decode(errors="replace") if record.key else None
+                print(orjson.dumps({"partition": record.partition, "offset": record.offset, "key": key,
+                                    "headers": headers, "value": orjson.loads(record.value)}).decode())
     finally:
         await asyncio.wait_for(consumer.stop(), timeout=10)
     return 0
