@@ -4,4 +4,5 @@ import sys
 
 from venus_grpc.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when multiprocessing's spawn re-imports this module in a worker
+    sys.exit(main())

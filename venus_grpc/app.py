@@ -91,7 +91,7 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
         ],
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", int(settings.reuse_port)),
         ],
     )
     servicer = IngestServicer(
@@ -133,6 +133,16 @@ async def _connect(venus: Venus) -> None:
         await venus.health.set(service, health_pb2.HealthCheckResponse.SERVING)
     venus.kafka_ready.set()
     log.info("serving")
+
+
+def run_service(settings: Settings) -> None:
+    """Serve in this process, on uvloop where it is installed."""
+    try:
+        import uvloop
+    except ImportError:  # uvloop is optional (not on every platform)
+        asyncio.run(serve(settings))
+    else:
+        uvloop.run(serve(settings))
 
 
 async def serve(settings: Settings) -> None:

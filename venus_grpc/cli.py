@@ -89,17 +89,22 @@ def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from venus_grpc.app import serve
     from venus_grpc.logs import configure_logging
+    from venus_grpc.workers import run_workers, worker_count
 
     settings = _settings(args)
     configure_logging(settings)
-    asyncio.run(serve(settings))
+    count = worker_count(settings)
+    if count > 1:
+        return run_workers(settings, count)
+    from venus_grpc.app import run_service
+
+    run_service(settings)
     return 0
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from venus_grpc.app import serve
+    from venus_grpc.app import run_service
     from venus_grpc.devbroker import EmbeddedBroker
     from venus_grpc.logs import configure_logging
 
@@ -118,5 +123,5 @@ embedded Kafka broker on {broker.bootstrap}, bundled GeoLite2 database. Try, in 
 
 Ctrl-C stops it.
 """, flush=True)
-        asyncio.run(serve(settings))
+        run_service(settings)
     return 0

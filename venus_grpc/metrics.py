@@ -30,10 +30,12 @@ STAGE_SECONDS = Histogram(
 EVENTS_IN_FLIGHT = Gauge(
     "venus_events_in_flight",
     "Events accepted for processing whose RPC has not been answered yet.",
+    multiprocess_mode="livesum",
 )
 KAFKA_READY = Gauge(
     "venus_kafka_ready",
-    "1 once the Kafka producer is connected, else 0.",
+    "1 once the Kafka producer is connected, else 0 (with several workers: the lowest of them).",
+    multiprocess_mode="livemin",
 )
 
 for _type in ("all_upload", "wrong_meta", "wrong_data", "success_upload"):

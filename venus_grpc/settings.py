@@ -46,6 +46,8 @@ class Settings:
     max_message_bytes: int = 4 * 1024 * 1024
     trusted_proxies: tuple[IPNetwork, ...] = ()
     shutdown_grace_s: float = 20.0
+    workers: int = 0  # `venus serve` worker processes; 0: one per core
+    reuse_port: bool = False  # SO_REUSEPORT, set for workers so that they share the port
 
     # --- batch and event limits
     max_events_per_batch: int = 1000
@@ -91,6 +93,7 @@ class Settings:
         for name in ("shutdown_grace_s", "max_clock_skew_s", "publish_timeout_s", "kafka_connect_retry_s"):
             value = getattr(self, name)
             _check(value, name, value > 0, "a positive number of seconds")
+        _check(self.workers, "workers", self.workers >= 0, "zero (one per core) or more worker processes")
         _check(self.max_events_in_flight, "max_events_in_flight",
                self.max_events_in_flight >= self.max_events_per_batch,
                f"at least max_events_per_batch ({self.max_events_per_batch}), or a full batch could never run")

@@ -180,13 +180,14 @@ async def _wait_serving(target: str, process: subprocess.Popen[bytes], within_s:
             await asyncio.sleep(0.1)
 
 
-async def _sigterm_under_load(bootstrap: str, category: str, log_path: Path, *, workers: int,
-                              batch_size: int) -> _Shutdown:
-    """Run ``venus serve``, load it from ``workers`` tasks, SIGTERM it, and send until every task is refused."""
+async def _sigterm_under_load(bootstrap: str, category: str, log_path: Path, *, clients: int,
+                              batch_size: int, processes: int) -> _Shutdown:
+    """Run ``venus serve --workers processes``, load it from ``clients`` tasks, SIGTERM it, send until refused."""
     port = free_port()
     argv = [sys.executable, "-m", "venus_grpc", "serve", "--host", "127.0.0.1", "--port", str(port),
             "--metrics-host", "127.0.0.1", "--metrics-port", str(free_port()), "--kafka-bootstrap", bootstrap,
-            "--kafka-connect-retry-s", "0.5", "--shutdown-grace-s", str(SHUTDOWN_GRACE_S), "--log-level", "WARNING"]
+            "--kafka-connect-retry-s", "0.5", "--shutdown-grace-s", str(SHUTDOWN_GRACE_S), "--log-level", "WARNING",
+            "--workers", str(processes)]
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(argv, env=os.environ | {"OTEL_TRACES_EXPORTER": "none"},
                                    stdout=log_file, stderr=subprocess.STDOUT)
@@ -214,7 +215,7 @@ async def _sigterm_under_load(bootstrap: str, category: str, log_path: Path, *, 
 
         async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
             stub = pb_grpc.IngestServiceStub(channel)
-            tasks = [asyncio.create_task(drive(stub)) for _ in range(workers)]
+            tasks = [asyncio.create_task(drive(stub)) for _ in range(clients)]
             await asyncio.wait_for(enough.wait(), timeout=20)
             terminated.set()
             sigterm_at = time.monotonic()
@@ -228,11 +229,13 @@ async def _sigterm_under_load(bootstrap: str, category: str, log_path: Path, *, 
             process.wait(timeout=10)
 
 
+@pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-workers"])
 async def test_sigterm_under_load_loses_no_acknowledged_event(
-    broker: EmbeddedBroker, category: str, tmp_path: Path
+    broker: EmbeddedBroker, category: str, tmp_path: Path, processes: int
 ) -> None:
     """After SIGTERM under load Venus exits 0 within its grace period and every event answered OK is in Kafka."""
-    run = await _sigterm_under_load(broker.bootstrap, category, tmp_path / "venus.log", workers=6, batch_size=50)
+    run = await _sigterm_under_load(broker.bootstrap, category, tmp_path / "venus.log", clients=6, batch_size=50,
+                                    processes=processes)
 
     assert run.returncode == 0, (tmp_path / "venus.log").read_text()
     assert run.exited_after_s < SHUTDOWN_GRACE_S + 2
@@ -250,7 +253,8 @@ async def test_calls_racing_sigterm_are_refused_as_unavailable(
     broker: EmbeddedBroker, category: str, tmp_path: Path
 ) -> None:
     """Every call that fails because Venus is stopping fails with UNAVAILABLE, which clients retry."""
-    run = await _sigterm_under_load(broker.bootstrap, category, tmp_path / "venus.log", workers=16, batch_size=10)
+    run = await _sigterm_under_load(broker.bootstrap, category, tmp_path / "venus.log", clients=16, batch_size=10,
+                                    processes=1)
 
     assert run.returncode == 0, (tmp_path / "venus.log").read_text()
     assert len(run.failed) == 16

@@ -1,0 +1,113 @@
+"""``venus serve --workers N``: workers share the port, metrics add up, a dead worker is replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import orjson
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.devbroker import EmbeddedBroker, free_port
+
+pytestmark = pytest.mark.timeout(90)
+
+
+class _Served:
+    """A ``venus serve --workers 2`` subprocess and what it logs."""
+
+    def __init__(self, process: subprocess.Popen[bytes], port: int, metrics_port: int, log_path: Path) -> None:
+        self.process, self.port, self.metrics_port, self.log_path = process, port, metrics_port, log_path
+
+    def lines(self, event: str) -> list[dict[str, object]]:
+        found = []
+        for raw in self.log_path.read_text().splitlines():
+            if raw.startswith("{") and (line := orjson.loads(raw)).get("event") == event:
+                found.append(line)
+        return found
+
+    def serving_pids(self) -> list[int]:
+        return [int(str(line["pid"])) for line in self.lines("serving")]
+
+    def uploads(self, kind: str) -> float:
+        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "venus_uploads_total" and sample.labels.get("type") == kind:
+                    return sample.value
+        raise AssertionError("venus_uploads_total missing from /metrics")
+
+
+@pytest.fixture
+def served(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[_Served]:
+    """Two workers behind one port, DEBUG logs to a file; stopped by pid afterwards."""
+    port, metrics_port = free_port(), free_port()
+    log_path = tmp_path / "venus.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "venus_grpc", "serve", "--workers", "2", "--host", "127.0.0.1",
+             "--port", str(port), "--metrics-host", "127.0.0.1", "--metrics-port", str(metrics_port),
+             "--kafka-bootstrap", broker.bootstrap, "--log-level", "DEBUG", "--shutdown-grace-s", "5"],
+            env=os.environ | {"OTEL_TRACES_EXPORTER": "none"}, stdout=log_file, stderr=subprocess.STDOUT)
+    running = _Served(process, port, metrics_port, log_path)
+    try:
+        _wait_for(lambda: len(running.serving_pids()) == 2, "two workers serving", within_s=30)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_for(condition: object, what: str, *, within_s: float) -> None:
+    deadline = time.monotonic() + within_s
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"no {what} within {within_s} s"
+        time.sleep(0.1)
+
+
+async def _send_over_separate_connections(port: int, category: str, connections: int) -> int:
+    """One batch per connection (a private subchannel pool forces a new TCP connection each); OK events."""
+    ok = 0
+    for n in range(connections):
+        options = (("grpc.use_local_subchannel_pool", 1),)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=options) as channel:
+            request = pb.UploadEventsRequest(meta=pb.BatchMeta(app_id="app", category=category),
+                                             events=[pb.Event(id=f"c{n}", payload=b"{}")])
+            response = await pb_grpc.IngestServiceStub(channel).UploadEvents(request, timeout=10)
+            ok += sum(r.code == pb.EVENT_CODE_OK for r in response.results)
+    return ok
+
+
+async def test_both_workers_serve_and_metrics_add_up(served: _Served, category: str) -> None:
+    """Connections spread over both workers, and /metrics counts every worker's uploads."""
+    before = served.uploads("all_upload")
+    assert await _send_over_separate_connections(served.port, category, connections=24) == 24
+
+    answered_by = {line["pid"] for line in served.lines("batch answered")}
+    assert answered_by == set(served.serving_pids())
+    assert served.uploads("all_upload") - before == 24
+
+
+async def test_a_killed_worker_is_replaced_and_shutdown_stays_clean(served: _Served, category: str) -> None:
+    """SIGKILL of one worker: a new one takes its place, uploads go on, and SIGTERM still exits 0."""
+    victim = served.serving_pids()[0]
+    os.kill(victim, signal.SIGKILL)
+    await asyncio.to_thread(_wait_for, lambda: len(served.serving_pids()) == 3, "replacement worker", within_s=30)
+    assert victim not in served.serving_pids()[2:]
+    assert await _send_over_separate_connections(served.port, category, connections=8) == 8
+
+    os.kill(served.process.pid, signal.SIGTERM)
+    assert await asyncio.to_thread(served.process.wait, 15) == 0
+    assert served.lines("workers stopped")[0]["clean"] is True
