@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,8 +28,9 @@ from venus_grpc.geoip import GeoLookup, MaxMindGeoLookup
 from venus_grpc.interceptors import RequestIdInterceptor
 from venus_grpc.kafka import KafkaPublisher, Publisher
 from venus_grpc.pipeline import build_stages
-from venus_grpc.servicer import SERVICE_NAME, IngestServicer, parse_request
+from venus_grpc.servicer import SERVICE_NAME, IngestServicer, request_parser
 from venus_grpc.settings import Settings
+from venus_grpc.stream import stream_events
 from venus_grpc.telemetry import build_tracer_provider
 
 log = structlog.get_logger(__name__)
@@ -103,8 +105,13 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, {
         "UploadEvents": grpc.unary_unary_rpc_method_handler(
             servicer.upload_events,
-            request_deserializer=parse_request,
+            request_deserializer=request_parser(pb.UploadEventsRequest),
             response_serializer=pb.UploadEventsResponse.SerializeToString,
+        ),
+        "StreamEvents": grpc.stream_stream_rpc_method_handler(
+            functools.partial(stream_events, servicer),
+            request_deserializer=request_parser(pb.StreamEventsRequest),
+            response_serializer=pb.StreamEventsResponse.SerializeToString,
         ),
     }),))
     health_servicer = health.aio.HealthServicer()

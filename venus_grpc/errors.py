@@ -15,7 +15,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from venus_grpc import metrics
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 
 
 class Reason(enum.Enum):
@@ -66,7 +66,6 @@ class RequestError(Exception):
 
 async def abort(context: grpc.aio.ServicerContext, error: RequestError) -> NoReturn:
     """End the RPC with ``error``'s status, message and details."""
-    metrics.REQUEST_ABORTS.labels(error.status.name).inc()
     details: list[any_pb2.Any] = []
     if error.violations:
         bad_request = error_details_pb2.BadRequest(field_violations=[
@@ -75,14 +74,30 @@ async def abort(context: grpc.aio.ServicerContext, error: RequestError) -> NoRet
         ])
         details.append(_pack(bad_request))
     if error.retry_after_s is not None:
-        delay = duration_pb2.Duration()
-        delay.FromNanoseconds(int(error.retry_after_s * 1e9))
-        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=delay)))
+        details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_duration(error.retry_after_s))))
     status = rpc_status.to_status(
         status_pb2.Status(code=error.status.value[0], message=error.message, details=details)
     )
     await context.abort(status.code, status.details, status.trailing_metadata)
     raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
+
+
+def rejection_of(error: RequestError) -> pb.BatchRejection:
+    """``error`` as a stream answers it: the batch is refused, the stream goes on."""
+    rejection = pb.BatchRejection(
+        status_code=error.status.value[0],
+        message=error.message,
+        field_violations=[pb.FieldViolation(field=path, description=text) for path, text in error.violations],
+    )
+    if error.retry_after_s is not None:
+        rejection.retry_after.CopyFrom(_duration(error.retry_after_s))
+    return rejection
+
+
+def _duration(seconds: float) -> duration_pb2.Duration:
+    duration = duration_pb2.Duration()
+    duration.FromNanoseconds(int(seconds * 1e9))
+    return duration
 
 
 def _pack(message: error_details_pb2.BadRequest | error_details_pb2.RetryInfo) -> any_pb2.Any:

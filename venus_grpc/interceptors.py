@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
@@ -24,6 +24,7 @@ REQUEST_ID_HEADER = "x-request-id"
 _ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
 
 
 def current_request_id() -> str:
@@ -33,7 +34,7 @@ def current_request_id() -> str:
 
 
 class RequestIdInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Gives every unary RPC a request id before its handler runs."""
+    """Gives every unary and bidirectional-streaming RPC a request id before its handler runs."""
 
     async def intercept_service(
         self,
@@ -41,9 +42,17 @@ class RequestIdInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.request_streaming or handler.response_streaming:
+        if handler is None:
             return handler
         header_id = _header(handler_call_details, REQUEST_ID_HEADER)
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(
+                _stream_with_request_id(handler.stream_stream, header_id),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.request_streaming or handler.response_streaming:
+            return handler
         return grpc.unary_unary_rpc_method_handler(
             _with_request_id(handler.unary_unary, header_id),
             request_deserializer=handler.request_deserializer,
@@ -59,6 +68,22 @@ def _with_request_id(behavior: Behavior, header_id: str) -> Behavior:
         try:
             await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
             return await behavior(request, context)
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
+            otel_context.detach(token)
+
+    return wrapper
+
+
+def _stream_with_request_id(behavior: StreamBehavior, header_id: str) -> StreamBehavior:
+    async def wrapper(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        request_id = _pick_request_id(baggage.get_baggage(REQUEST_ID_KEY), header_id)
+        token = otel_context.attach(baggage.set_baggage(REQUEST_ID_KEY, request_id))
+        bound = structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+            async for response in behavior(requests, context):
+                yield response
         finally:
             structlog.contextvars.reset_contextvars(**bound)
             otel_context.detach(token)

@@ -16,9 +16,9 @@ EVENTS = Counter(
     "Events by category and final per-event code (EVENT_CODE_OK, EVENT_CODE_VALIDATION_ERROR, ...).",
     ["category", "code"],
 )
-REQUEST_ABORTS = Counter(
-    "venus_request_aborts",
-    "UploadEvents RPCs failed as a whole, by gRPC status code.",
+BATCH_REJECTIONS = Counter(
+    "venus_batch_rejections",
+    "Batches refused as a whole (an UploadEvents RPC failed, or a stream batch rejected), by gRPC status.",
     ["status"],
 )
 STAGE_SECONDS = Histogram(

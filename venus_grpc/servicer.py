@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import re
 import time
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import grpc
 import structlog
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 from opentelemetry import trace
 
 from venus_grpc import metrics
@@ -32,20 +34,28 @@ _KAFKA_RETRY_AFTER_S = 1.0
 _OVERLOAD_RETRY_AFTER_S = 0.5
 
 
+_BATCH_REASONS = (Reason.MALFORMED_REQUEST, Reason.BAD_META, Reason.NO_EVENTS, Reason.TOO_MANY_EVENTS,
+                  Reason.CATEGORY_NOT_ALLOWED)
+M = TypeVar("M", bound=Message)
+
+
 @dataclass(frozen=True, slots=True)
 class MalformedRequest:
-    """Bytes that are not an UploadEventsRequest; answered with INVALID_ARGUMENT, not INTERNAL."""
+    """Bytes that are not the expected message; answered with INVALID_ARGUMENT, not INTERNAL."""
 
     error: str
 
 
-def parse_request(data: bytes) -> pb.UploadEventsRequest | MalformedRequest:
-    """The request deserializer: never raises, so garbage gets a clear status."""
-    try:
-        request: pb.UploadEventsRequest = pb.UploadEventsRequest.FromString(data)
-    except DecodeError as exc:
-        return MalformedRequest(str(exc))
-    return request
+def request_parser(message_type: type[M]) -> Callable[[bytes], M | MalformedRequest]:
+    """A request deserializer that never raises, so that garbage gets a clear status."""
+
+    def parse(data: bytes) -> M | MalformedRequest:
+        try:
+            return message_type.FromString(data)
+        except DecodeError as exc:
+            return MalformedRequest(str(exc))
+
+    return parse
 
 
 class IngestServicer:
@@ -61,14 +71,48 @@ class IngestServicer:
         self._draining = False
         self._rpcs_in_flight = 0
         self._last_arrival = 0.0
+        self._stream_readers: set[asyncio.Task[None]] = set()
+
+    @property
+    def settings(self) -> Settings:
+        """The settings this servicer runs with."""
+        return self._settings
+
+    @property
+    def tracer(self) -> trace.Tracer:
+        """The tracer for this servicer's spans."""
+        return self._tracer
+
+    @property
+    def draining(self) -> bool:
+        """True once shutdown began: new batches are refused."""
+        return self._draining
+
+    @contextlib.contextmanager
+    def rpc(self) -> Iterator[None]:
+        """Count one RPC (unary or stream) as in flight while the block runs."""
+        self._rpcs_in_flight += 1
+        self._last_arrival = time.monotonic()
+        try:
+            yield
+        finally:
+            self._rpcs_in_flight -= 1
+
+    def watch_stream_reader(self, reader: asyncio.Task[None]) -> None:
+        """Have shutdown stop ``reader`` from taking more batches off its stream."""
+        self._stream_readers.add(reader)
+        reader.add_done_callback(self._stream_readers.discard)
 
     async def drain(self, *, quiet_s: float, timeout_s: float) -> None:
-        """Refuse new uploads with UNAVAILABLE; return once none is in flight and none came for ``quiet_s``.
+        """Refuse new batches with UNAVAILABLE; return once no RPC is in flight and none came for ``quiet_s``.
 
-        Uploads in flight go on. Stopping the gRPC server only then matters: a call that reaches grpc
-        core once ``server.stop()`` has begun is CANCELLED (grpc/grpc#41785), which clients do not retry.
+        Uploads in flight go on; streams stop reading and end once their taken batches are answered.
+        Stopping the gRPC server only then matters: a call that reaches grpc core once
+        ``server.stop()`` has begun is CANCELLED (grpc/grpc#41785), which clients do not retry.
         """
         self._draining = True
+        for reader in self._stream_readers:
+            reader.cancel()
         deadline = time.monotonic() + timeout_s
         while (now := time.monotonic()) < deadline:
             if self._rpcs_in_flight == 0 and now - self._last_arrival >= quiet_s:
@@ -78,22 +122,27 @@ class IngestServicer:
     async def upload_events(self, request: pb.UploadEventsRequest | MalformedRequest,
                             context: grpc.aio.ServicerContext) -> pb.UploadEventsResponse:
         """The UploadEvents RPC."""
+        with self.rpc():
+            try:
+                return await self.process(request, context)
+            except RequestError as error:
+                await abort(context, error)
+
+    async def process(self, request: pb.UploadEventsRequest | MalformedRequest,
+                      context: grpc.aio.ServicerContext) -> pb.UploadEventsResponse:
+        """Answer one batch, or raise the :class:`RequestError` that refuses it as a whole."""
         metrics.UPLOADS.labels("all_upload").inc()
-        self._rpcs_in_flight += 1
-        self._last_arrival = time.monotonic()
         try:
             if self._draining:
                 raise RequestError(Reason.SHUTTING_DOWN, "Venus is shutting down; retry later",
                                    retry_after_s=_KAFKA_RETRY_AFTER_S)
             return await self._upload(request, context)
         except RequestError as error:
-            if error.reason in (Reason.MALFORMED_REQUEST, Reason.BAD_META, Reason.NO_EVENTS,
-                                Reason.TOO_MANY_EVENTS, Reason.CATEGORY_NOT_ALLOWED):
+            if error.reason in _BATCH_REASONS:
                 metrics.UPLOADS.labels("wrong_meta").inc()
-            log.info("request rejected", status=error.status.name, reason=error.reason.value, error=error.message)
-            await abort(context, error)
-        finally:
-            self._rpcs_in_flight -= 1
+            metrics.BATCH_REJECTIONS.labels(error.status.name).inc()
+            log.info("batch refused", status=error.status.name, reason=error.reason.value, error=error.message)
+            raise
 
     async def _upload(self, request: pb.UploadEventsRequest | MalformedRequest,
                       context: grpc.aio.ServicerContext) -> pb.UploadEventsResponse:

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
@@ -132,3 +133,41 @@ class UploadEventsResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[EventResult]
     request_id: str
     def __init__(self, code: _Optional[_Union[ResultCode, str]] = ..., message: _Optional[str] = ..., results: _Optional[_Iterable[_Union[EventResult, _Mapping]]] = ..., request_id: _Optional[str] = ...) -> None: ...
+
+class StreamEventsRequest(_message.Message):
+    __slots__ = ("sequence", "batch")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    batch: UploadEventsRequest
+    def __init__(self, sequence: _Optional[int] = ..., batch: _Optional[_Union[UploadEventsRequest, _Mapping]] = ...) -> None: ...
+
+class StreamEventsResponse(_message.Message):
+    __slots__ = ("sequence", "response", "rejection")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    REJECTION_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    response: UploadEventsResponse
+    rejection: BatchRejection
+    def __init__(self, sequence: _Optional[int] = ..., response: _Optional[_Union[UploadEventsResponse, _Mapping]] = ..., rejection: _Optional[_Union[BatchRejection, _Mapping]] = ...) -> None: ...
+
+class BatchRejection(_message.Message):
+    __slots__ = ("status_code", "message", "retry_after", "field_violations")
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
+    FIELD_VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    status_code: int
+    message: str
+    retry_after: _duration_pb2.Duration
+    field_violations: _containers.RepeatedCompositeFieldContainer[FieldViolation]
+    def __init__(self, status_code: _Optional[int] = ..., message: _Optional[str] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., field_violations: _Optional[_Iterable[_Union[FieldViolation, _Mapping]]] = ...) -> None: ...
+
+class FieldViolation(_message.Message):
+    __slots__ = ("field", "description")
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    field: str
+    description: str
+    def __init__(self, field: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...

@@ -41,6 +41,11 @@ class IngestServiceStub:
                 request_serializer=venus_dot_v1_dot_ingest__pb2.UploadEventsRequest.SerializeToString,
                 response_deserializer=venus_dot_v1_dot_ingest__pb2.UploadEventsResponse.FromString,
                 _registered_method=True)
+        self.StreamEvents = channel.stream_stream(
+                '/venus.v1.IngestService/StreamEvents',
+                request_serializer=venus_dot_v1_dot_ingest__pb2.StreamEventsRequest.SerializeToString,
+                response_deserializer=venus_dot_v1_dot_ingest__pb2.StreamEventsResponse.FromString,
+                _registered_method=True)
 
 
 class IngestServiceServicer:
@@ -60,6 +65,22 @@ class IngestServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamEvents(self, request_iterator, context):
+        """StreamEvents takes many batches over one long-lived stream, with the same
+        rules as UploadEvents for each batch.
+
+        Each response answers one batch and carries that batch's sequence number;
+        batches are processed concurrently (a bounded number per stream), so
+        responses may come back in another order than the batches were sent. A
+        problem with one batch as a whole is that batch's rejection, not the end of
+        the stream. When Venus shuts down it answers the batches it has taken, then
+        ends the stream with UNAVAILABLE: send the unanswered batches again on a new
+        stream.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IngestServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -67,6 +88,11 @@ def add_IngestServiceServicer_to_server(servicer, server):
                     servicer.UploadEvents,
                     request_deserializer=venus_dot_v1_dot_ingest__pb2.UploadEventsRequest.FromString,
                     response_serializer=venus_dot_v1_dot_ingest__pb2.UploadEventsResponse.SerializeToString,
+            ),
+            'StreamEvents': grpc.stream_stream_rpc_method_handler(
+                    servicer.StreamEvents,
+                    request_deserializer=venus_dot_v1_dot_ingest__pb2.StreamEventsRequest.FromString,
+                    response_serializer=venus_dot_v1_dot_ingest__pb2.StreamEventsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -98,6 +124,33 @@ class IngestService:
             '/venus.v1.IngestService/UploadEvents',
             venus_dot_v1_dot_ingest__pb2.UploadEventsRequest.SerializeToString,
             venus_dot_v1_dot_ingest__pb2.UploadEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamEvents(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/venus.v1.IngestService/StreamEvents',
+            venus_dot_v1_dot_ingest__pb2.StreamEventsRequest.SerializeToString,
+            venus_dot_v1_dot_ingest__pb2.StreamEventsResponse.FromString,
             options,
             channel_credentials,
             insecure,
