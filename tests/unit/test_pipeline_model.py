@@ -45,3 +45,17 @@ def test_overall_code_counts_published_events(ok: int, expected: int) -> None:
     for part in batch.parts:
         part.accept() if part.index < ok else part.reject(pb.EVENT_CODE_TOO_LARGE, "big")
     assert batch.overall()[0] == expected
+
+
+def test_backend_ids_are_distinct_version_4_uuids() -> None:
+    """Every backend id is a well-formed random UUID, and none repeats."""
+    import uuid
+
+    from venus_grpc.pipeline.enrich import random_uuids
+
+    ids = random_uuids(2000)
+    assert len(set(ids)) == 2000
+    for text in ids:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import time
 
@@ -52,12 +53,20 @@ class Validate:
         elif problem := _time_problem(event, latest_allowed_s, self._max_skew_s):
             part.reject(pb.EVENT_CODE_VALIDATION_ERROR, problem)
         elif event.ip:
-            try:
-                part.ip = str(ipaddress.ip_address(event.ip))
-            except ValueError:
+            part.ip = normalized_ip(event.ip)
+            if not part.ip:
                 part.reject(pb.EVENT_CODE_VALIDATION_ERROR, f"ip {event.ip!r} is not an IPv4 or IPv6 address")
         else:
             part.ip = peer_ip
+
+
+@functools.lru_cache(maxsize=65_536)
+def normalized_ip(text: str) -> str:
+    """``text`` as a canonical IP address, or "" when it is none; cached, since clients repeat."""
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return ""
 
 
 def _payload_problem(payload: bytes) -> str:
