@@ -78,7 +78,8 @@ async def abort(context: grpc.aio.ServicerContext, error: RequestError) -> NoRet
     status = rpc_status.to_status(
         status_pb2.Status(code=error.status.value[0], message=error.message, details=details)
     )
-    await context.abort(status.code, status.details, status.trailing_metadata)
+    kept = tuple(context.trailing_metadata() or ())  # x-request-id, set by the interceptor
+    await context.abort(status.code, status.details, kept + tuple(status.trailing_metadata))
     raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
 
 

@@ -3,7 +3,8 @@
 It runs inside the OpenTelemetry server interceptor, whose extracted context (trace and W3C
 baggage) is already current. The id comes from baggage ``request_id``, else the ``x-request-id``
 metadata, else is made here; it is put back into baggage so that the Kafka ``baggage`` header
-carries it, bound into every log line, and sent back as ``x-request-id`` metadata.
+carries it, bound into every log line, and sent back as ``x-request-id`` metadata (trailing for
+unary calls, initial for streams).
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def _with_request_id(behavior: Behavior, header_id: str) -> Behavior:
         token = otel_context.attach(baggage.set_baggage(REQUEST_ID_KEY, request_id))
         bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
-            await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+            # Trailing, not initial, metadata: it rides on the response's own write instead of costing
+            # a separate one (measured at ~10% of a one-event request), and errors.abort() keeps it.
+            context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
             return await behavior(request, context)
         finally:
             structlog.contextvars.reset_contextvars(**bound)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
 
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.partitioner import DefaultPartitioner
 
 from venus_grpc.settings import Settings
 
 Headers = list[tuple[str, bytes]]
+# Requests with this many messages or more go out as their own record batch on one partition: one
+# future per batch instead of one per message (measured: 20 instead of 37 µs of CPU per event at
+# 1000 events per request). Smaller requests are sent message by message, so that aiokafka's
+# accumulator merges them with other requests' messages (measured: 1.2 instead of 1.7 ms per
+# single-event request).
+_OWN_BATCH_FROM_MESSAGES = 16
 log = structlog.get_logger(__name__)
 
 
@@ -57,6 +64,7 @@ class KafkaPublisher:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
+        self._partitioner = DefaultPartitioner()  # the Java client's murmur2: same key, same partition
 
     @property
     def ready(self) -> bool:
@@ -92,26 +100,34 @@ class KafkaPublisher:
         producer = self._producer
         if producer is None:
             return [NotConnected("Kafka is not connected")] * len(values)
-        futures: list[asyncio.Future[object]] = []
+        sent: list[tuple[asyncio.Future[object], int]] = []  # (future, messages it acknowledges)
         failure: BaseException = PublishTimeout(f"no acknowledgement from Kafka within {timeout_s:.2f} s")
         try:
             async with asyncio.timeout(max(timeout_s, 0.0)):
-                for value in values:
-                    futures.append(await producer.send(topic, value, key=key, headers=headers))
-                await asyncio.wait(futures)
+                if len(values) < _OWN_BATCH_FROM_MESSAGES:
+                    for value in values:
+                        sent.append((await producer.send(topic, value, key=key, headers=headers), 1))
+                else:
+                    partition = self._partition_for(key, await producer.partitions_for(topic))
+                    for builder, size in _record_batches(producer, key, values, headers):
+                        sent.append((await producer.send_batch(builder, topic, partition=partition), size))
+                await asyncio.wait([future for future, _ in sent])
         except TimeoutError:
             pass
         except KafkaError as exc:
             failure = exc
         outcomes: list[BaseException | None] = []
-        for future in futures:
+        for future, size in sent:
             if not future.done():
                 future.add_done_callback(_retrieve_exception)
-                outcomes.append(failure)
-            else:
-                outcomes.append(future.exception())
-        outcomes.extend(failure for _ in range(len(values) - len(futures)))
+            outcome = future.exception() if future.done() else failure
+            outcomes.extend(outcome for _ in range(size))
+        outcomes.extend(failure for _ in range(len(values) - len(outcomes)))
         return outcomes
+
+    def _partition_for(self, key: bytes | None, partitions: set[int]) -> int:
+        ordered = sorted(partitions)
+        return int(self._partitioner(key, ordered, ordered))
 
     def _new_producer(self) -> AIOKafkaProducer:
         s = self._settings
@@ -125,6 +141,22 @@ class KafkaPublisher:
             compression_type=None if s.kafka_compression == "none" else s.kafka_compression,
             request_timeout_ms=s.kafka_request_timeout_ms,
         )
+
+
+def _record_batches(producer: AIOKafkaProducer, key: bytes | None, values: Sequence[bytes],
+                    headers: Headers) -> Iterator[tuple[Any, int]]:
+    """``values`` in as few record batches as ``kafka_max_batch_bytes`` allows, with their sizes."""
+    builder, size = producer.create_batch(), 0
+    for value in values:
+        if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            if size:
+                yield builder, size
+                builder, size = producer.create_batch(), 0
+            if builder.append(key=key, value=value, timestamp=None, headers=headers) is None:
+                raise MessageSizeTooLargeError(f"a message of {len(value)} bytes does not fit in a batch")
+        size += 1
+    if size:
+        yield builder, size
 
 
 def _retrieve_exception(future: asyncio.Future[object]) -> None:

@@ -101,7 +101,7 @@ async def test_request_id_from_baggage_reaches_response_and_kafka(
                              timeout=10)
     response = await call
     assert response.request_id == "req-from-baggage"
-    assert ("x-request-id", "req-from-baggage") in tuple(await call.initial_metadata())
+    assert ("x-request-id", "req-from-baggage") in tuple(await call.trailing_metadata())
     [message] = await topic_reader.read_all(f"to_analyzer__0.{category}")
     assert "request_id=req-from-baggage" in message.headers["baggage"]
 
@@ -174,3 +174,19 @@ async def test_venus_reports_serving_once_connected(venus: Venus) -> None:
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service="venus.v1.IngestService"), timeout=5)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_a_refused_request_still_names_its_request_id(stub: pb_grpc.IngestServiceStub) -> None:
+    """An error carries x-request-id next to its google.rpc details, so a client can quote it."""
+    from grpc_status import rpc_status
+
+    request = pb.UploadEventsRequest(events=[pb.Event(id="e", payload=b"{}")])
+    try:
+        await stub.UploadEvents(request, metadata=(("x-request-id", "req-refused"),), timeout=10)
+    except grpc.aio.AioRpcError as err:
+        assert err.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert ("x-request-id", "req-refused") in tuple(err.trailing_metadata())
+        status = rpc_status.from_call(err)
+        assert status is not None and status.details
+    else:
+        raise AssertionError("a batch without meta was accepted")
