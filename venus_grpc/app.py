@@ -91,6 +91,9 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
             ),
             RequestIdInterceptor(),
         ],
+        # Refused in gRPC's core, before any Python runs: under overload a rejection must cost
+        # next to nothing, or rejecting alone saturates the event loop.
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", int(settings.reuse_port)),

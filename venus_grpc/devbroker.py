@@ -34,6 +34,18 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_process(process: subprocess.Popen[bytes], *, timeout_s: float) -> None:
+    """Stop a child by its pid: SIGTERM, then SIGKILL once ``timeout_s`` has passed."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class EmbeddedBroker:
     """A Tansu broker on ``127.0.0.1:port`` with in-memory storage (or ``storage_engine``)."""
 
@@ -78,14 +90,8 @@ class EmbeddedBroker:
     def stop(self, *, timeout_s: float = 10.0) -> None:
         """Stop the broker by its pid: SIGTERM, then SIGKILL if it lingers."""
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if process is not None:
+            stop_process(process, timeout_s=timeout_s)
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()

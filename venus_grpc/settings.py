@@ -54,7 +54,8 @@ class Settings:
     max_event_payload_bytes: int = 256 * 1024
     max_event_id_chars: int = 128
     max_clock_skew_s: float = 3600.0
-    max_events_in_flight: int = 20_000
+    max_events_in_flight: int = 5_000
+    max_concurrent_rpcs: int = 128  # per process; beyond it gRPC itself answers RESOURCE_EXHAUSTED
     max_batches_in_flight_per_stream: int = 8
     allowed_categories: frozenset[str] = frozenset()  # empty: every well-formed category
 
@@ -88,7 +89,7 @@ class Settings:
         _check(self.metrics_port, "metrics_port", 0 <= self.metrics_port <= 65535, "a TCP port (0-65535)")
         for name in ("max_message_bytes", "max_events_per_batch", "max_event_payload_bytes",
                      "max_event_id_chars", "max_events_in_flight", "max_batches_in_flight_per_stream",
-                     "kafka_max_batch_bytes", "kafka_request_timeout_ms", "geoip_cache_size"):
+                     "max_concurrent_rpcs", "kafka_max_batch_bytes", "kafka_request_timeout_ms", "geoip_cache_size"):
             value = getattr(self, name)
             _check(value, name, value > 0, "a positive whole number")
         for name in ("shutdown_grace_s", "max_clock_skew_s", "publish_timeout_s", "kafka_connect_retry_s"):

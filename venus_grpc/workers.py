@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import tempfile
+import threading
 import time
 from multiprocessing.process import BaseProcess
 from types import FrameType
@@ -27,6 +28,7 @@ log = structlog.get_logger(__name__)
 _RESTART_BACKOFF_S = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 _HEALTHY_AFTER_S = 30.0  # a worker that ran this long before dying starts its backoff afresh
 _KILL_MARGIN_S = 5.0
+_ORPHAN_CHECK_S = 0.5
 
 
 def worker_count(settings: Settings) -> int:
@@ -138,4 +140,15 @@ def _worker_main(settings: Settings) -> None:
     from venus_grpc.logs import configure_logging
 
     configure_logging(settings)
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True,
+                     name="venus-orphan-watch").start()
     run_service(settings)
+
+
+def _stop_when_orphaned(supervisor_pid: int) -> None:
+    # A supervisor killed with SIGKILL cannot forward SIGTERM: its workers notice that they were
+    # re-parented and shut themselves down gracefully rather than serve on, unmanaged.
+    while os.getppid() == supervisor_pid:
+        time.sleep(_ORPHAN_CHECK_S)
+    log.warning("supervisor is gone; shutting down", supervisor_pid=supervisor_pid)
+    os.kill(os.getpid(), signal.SIGTERM)

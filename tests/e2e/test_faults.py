@@ -213,9 +213,14 @@ async def _sigterm_under_load(bootstrap: str, category: str, log_path: Path, *, 
                 if len(acked) >= 1000:
                     enough.set()
 
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
-            stub = pb_grpc.IngestServiceStub(channel)
-            tasks = [asyncio.create_task(drive(stub)) for _ in range(clients)]
+        # A connection of its own per client (a private subchannel pool), so that with several workers
+        # the kernel spreads the load over all of them.
+        channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}", options=(("grpc.use_local_subchannel_pool", 1),))
+                    for _ in range(clients)]
+        async with contextlib.AsyncExitStack() as stack:
+            for channel in channels:
+                await stack.enter_async_context(channel)
+            tasks = [asyncio.create_task(drive(pb_grpc.IngestServiceStub(c))) for c in channels]
             await asyncio.wait_for(enough.wait(), timeout=20)
             terminated.set()
             sigterm_at = time.monotonic()

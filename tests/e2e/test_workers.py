@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -66,8 +67,15 @@ def served(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[_Served]:
         yield running
     finally:
         if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+            process.terminate()  # the supervisor stops its workers
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+        for pid in running.serving_pids():  # any worker still alive is stopped by its own pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _wait_for(condition: object, what: str, *, within_s: float) -> None:
@@ -111,3 +119,21 @@ async def test_a_killed_worker_is_replaced_and_shutdown_stays_clean(served: _Ser
     os.kill(served.process.pid, signal.SIGTERM)
     assert await asyncio.to_thread(served.process.wait, 15) == 0
     assert served.lines("workers stopped")[0]["clean"] is True
+
+
+async def test_workers_stop_when_the_supervisor_is_killed(served: _Served) -> None:
+    """SIGKILL of the supervisor leaves no worker serving on, unmanaged."""
+    workers = served.serving_pids()
+    os.kill(served.process.pid, signal.SIGKILL)
+    served.process.wait(timeout=10)
+    await asyncio.to_thread(_wait_for, lambda: not any(_alive(pid) for pid in workers), "orphan exit",
+                            within_s=15)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited; it only waits to be reaped
+        return stat.read().rsplit(")", 1)[1].split()[0] != "Z"

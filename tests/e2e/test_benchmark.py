@@ -1,0 +1,31 @@
+"""The throughput benchmark runs end to end: the command an operator uses, kept working by CI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_a_tiny_benchmark_measures_venus_its_ceilings_and_streaming(tmp_path: Path) -> None:
+    """One small point: Venus, both ceilings and StreamEvents are measured and every OK event is in Kafka."""
+    report = tmp_path / "bench.json"
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--workers", "1", "--batch-sizes", "10", "--concurrency", "4",
+         "--duration-s", "1", "--warmup-s", "0.5", "--json", str(report)],
+        capture_output=True, text=True, timeout=280,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "StreamEvents at batch 10" in run.stdout
+    document = json.loads(report.read_text())
+    [point] = document["points"]
+    assert point["venus"]["events_per_s"] > 0
+    assert point["venus"]["verified"]["ok"] is True
+    assert point["transport_ceiling"]["events_per_s"] > 0 and point["broker_ceiling"]["events_per_s"] > 0
+    assert point["ratio_to_ceiling"] > 0
+    assert document["stream"]["verified"]["ok"] is True
