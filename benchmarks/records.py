@@ -148,6 +148,7 @@ class Overload:
     capacity_eps: float
     factor: float
     run: RunRecord | None = None
+    half: RunRecord | None = None  # open loop at half the capacity: the latency a sized deployment sees
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -163,6 +164,8 @@ class Overload:
                 "client_dropped": result["client_dropped"],
                 "run": self.run.to_json(),
             }
+        if self.half is not None:
+            out |= {"half_capacity_latency_ms": self.half.latency_ms, "half_capacity": self.half.to_json()}
         return out
 
 

@@ -96,7 +96,12 @@ def overload_text(ov: Overload) -> str:
     r = ov.run
     res = r.measured.result
     others = {k: v for k, v in r.errors.items() if k != "RESOURCE_EXHAUSTED"}
+    half = ov.half
+    half_line = (f"At half capacity ({half.offered_eps:,.0f} events/s offered, open loop): {half.eps:,.0f} events/s, "
+                 f"p50 {half.latency_ms['p50']:.0f} ms, p90 {half.latency_ms['p90']:.0f} ms, "
+                 f"p99 {half.latency_ms['p99']:.0f} ms" if half is not None else "At half capacity: not run")
     return "\n".join([
+        half_line,
         f"Overload at batch {r.batch}: capacity {ov.capacity_eps:,.0f} events/s, offered {r.offered_eps:,.0f} "
         f"events/s ({ov.factor:g}x, open loop, at most {res['max_outstanding']} RPCs outstanding)",
         f"  goodput {r.eps:,.0f} events/s ({r.eps / ov.capacity_eps:.2f} of capacity); "

@@ -307,10 +307,13 @@ class Bench:
             capacity = max(r.eps for r in runs)
             if capacity <= 0:
                 return Overload(capacity_eps=0, factor=OVERLOAD_FACTOR, error="no capacity measured at batch 100")
+            half_rate = 0.5 * capacity / batch
+            _say(f"half capacity: offering {half_rate * batch:,.0f} events/s open loop")
+            half = self.run_venus(batch, cap, kind="half-capacity", rate_rps=half_rate, max_outstanding=cap)
             rate = OVERLOAD_FACTOR * capacity / batch
             _say(f"overload: offering {rate * batch:,.0f} events/s ({rate:,.1f} RPC/s) open loop")
             run = self.run_venus(batch, cap, kind="overload", rate_rps=rate, max_outstanding=cap)
-            return Overload(capacity_eps=capacity, factor=OVERLOAD_FACTOR, run=run)
+            return Overload(capacity_eps=capacity, factor=OVERLOAD_FACTOR, run=run, half=half)
         except Exception as exc:
             return Overload(capacity_eps=0, factor=OVERLOAD_FACTOR, error=f"{type(exc).__name__}: {exc}")
 
