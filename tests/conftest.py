@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import grpc
+import orjson
 import pytest
+import structlog
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -17,6 +21,7 @@ from tests.kafka_helpers import TopicReader
 from venus_grpc import Settings, Venus, load_settings, start_venus
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
 from venus_grpc.devbroker import EmbeddedBroker
+from venus_grpc.logs import configure_logging
 
 StartVenus = Callable[..., Awaitable[Venus]]
 
@@ -79,6 +84,19 @@ async def stub(venus: Venus) -> AsyncIterator[pb_grpc.IngestServiceStub]:
     """A client of ``venus`` over a real gRPC channel."""
     async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
         yield pb_grpc.IngestServiceStub(channel)
+
+
+@pytest.fixture
+def json_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """Venus's real logging chain at DEBUG into a buffer; the previous setup is restored afterwards."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    buffer = io.StringIO()
+    configure_logging(venus_settings("unused:1", log_level="DEBUG"), stream=buffer)
+    yield lambda: [orjson.loads(line) for line in buffer.getvalue().splitlines()]
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import signal
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,6 +28,7 @@ from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.geoip import GeoLookup, MaxMindGeoLookup
 from venus_grpc.interceptors import RequestIdInterceptor
 from venus_grpc.kafka import KafkaPublisher, Publisher
+from venus_grpc.logship import LogShipper
 from venus_grpc.pipeline import build_stages
 from venus_grpc.servicer import SERVICE_NAME, IngestServicer, request_parser
 from venus_grpc.settings import Settings
@@ -53,9 +55,15 @@ class Venus:
     kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _metrics_server: Any = None
     _connect_task: asyncio.Task[None] | None = None
+    _stopped: bool = False
+    _log_shipper: LogShipper | None = None
+    _log_ship_task: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
-        """Shut down in order; acknowledged events are in Kafka once this returns."""
+        """Shut down in order; acknowledged events are in Kafka once this returns. Idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
         grace_s = self.settings.shutdown_grace_s
         log.info("shutting down", grace_s=grace_s)
         loop = asyncio.get_running_loop()
@@ -70,12 +78,18 @@ class Venus:
                 await self._connect_task
         await self.publisher.close(timeout_s=grace_s)
         metrics.KAFKA_READY.set(0)
+        log.info("stopped")
+        if self._log_shipper is not None and self._log_ship_task is not None:
+            await self._log_shipper.drain(timeout_s=min(grace_s, 5.0))
+            self._log_ship_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._log_ship_task
+            logging.getLogger().removeHandler(self._log_shipper)
         if self._metrics_server is not None:
             self._metrics_server.shutdown()
             self._metrics_server.server_close()
         self.geo.close()
         self.tracer_provider.shutdown()
-        log.info("stopped")
 
 
 async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | None = None,
@@ -132,6 +146,10 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
         venus._metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
         venus.metrics_port = venus._metrics_server.server_port
     venus._connect_task = asyncio.create_task(_connect(venus), name="venus-kafka-connect")
+    if settings.log_shipping:
+        venus._log_shipper = LogShipper(settings)
+        logging.getLogger().addHandler(venus._log_shipper)
+        venus._log_ship_task = asyncio.create_task(venus._log_shipper.run(), name="venus-log-shipper")
     log.info("listening", port=port, metrics_port=venus.metrics_port, kafka=settings.kafka_bootstrap)
     return venus
 

@@ -1,4 +1,4 @@
-"""The ``venus`` command: serve, dev, send, tail."""
+"""The ``venus`` command: serve, dev, send, tail, trace-logs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from venus_grpc import devtools
+from venus_grpc import devtools, tracelogs
 from venus_grpc.settings import Settings, SettingsError, field_help, load_settings, parse_value
 
 
@@ -26,6 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
+    defaults = load_settings()  # VENUS_* variables also set the defaults of tail and trace-logs
     parser = argparse.ArgumentParser(prog="venus", description="Venus event-ingestion gateway.")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
@@ -54,14 +55,35 @@ def _parser() -> argparse.ArgumentParser:
     tail = commands.add_parser("tail", help="print a category's Kafka messages with their headers")
     tail.add_argument("category")
     tail.add_argument("--bootstrap", default="127.0.0.1:9092")
-    tail.add_argument("--topic-template", default=load_settings().topic_template)
+    tail.add_argument("--topic-template", default=defaults.topic_template)
     tail.add_argument("--from-beginning", action="store_true")
     tail.add_argument("--max-messages", type=int, default=0, help="stop after this many (0: no limit)")
     tail.add_argument("--timeout-s", type=float, default=10.0, help="stop after this long with no message")
     tail.set_defaults(run=lambda a: asyncio.run(devtools.tail(
         a.bootstrap, a.topic_template.format(category=a.category), from_beginning=a.from_beginning,
         max_messages=a.max_messages, timeout_s=a.timeout_s)))
+    logs = commands.add_parser("trace-logs", help="print every instance's log lines and the events of one trace")
+    logs.add_argument("trace_id", help="32 hex digits, e.g. from a client's traceparent or an error report")
+    logs.add_argument("--bootstrap", default=defaults.logs_kafka_bootstrap or defaults.kafka_bootstrap)
+    logs.add_argument("--logs-topic", default=defaults.logs_topic)
+    logs.add_argument("--events-topic-prefix", default=defaults.topic_template.split("{category}")[0])
+    logs.add_argument("--since", type=_duration_s, default=3600.0, metavar="DURATION",
+                      help="how far back to look: 90s, 15m, 2h (default 1h)")
+    logs.add_argument("--timeout-s", type=float, default=30.0, help="give up scanning after this long")
+    logs.set_defaults(run=lambda a: asyncio.run(tracelogs.trace_logs(
+        a.bootstrap, a.trace_id, logs_topic=a.logs_topic, events_topic_prefix=a.events_topic_prefix,
+        since_s=a.since, timeout_s=a.timeout_s)))
     return parser
+
+
+def _duration_s(text: str) -> float:
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+    try:
+        if text and text[-1] in units:
+            return float(text[:-1]) * units[text[-1]]
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m or 2h") from None
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:

@@ -38,5 +38,20 @@ KAFKA_READY = Gauge(
     multiprocess_mode="livemin",
 )
 
+LOG_RECORDS_SHIPPED = Counter(
+    "venus_log_records_shipped",
+    "Log lines acknowledged by Kafka on the logs topic (log shipping on).",
+)
+LOG_RECORDS_DROPPED = Counter(
+    "venus_log_records_dropped",
+    "Log lines not shipped: queue_full (the bounded queue was full, e.g. the broker is away) or "
+    "send_failed (Kafka refused or timed out).",
+    ["reason"],
+)
+LOG_SHIP_ERRORS = Counter(
+    "venus_log_ship_errors",
+    "Times the log shipper lost its Kafka connection and started again.",
+)
+
 for _type in ("all_upload", "wrong_meta", "wrong_data", "success_upload"):
     UPLOADS.labels(_type)

@@ -15,13 +15,15 @@ from typing import TypeVar
 import grpc
 import structlog
 from google.protobuf.message import DecodeError, Message
-from opentelemetry import trace
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
 
 from venus_grpc import metrics
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.errors import Reason, RequestError, abort
-from venus_grpc.interceptors import current_request_id
+from venus_grpc.interceptors import DEBUG_KEY, current_request_id
 from venus_grpc.kafka import Publisher
+from venus_grpc.logs import color_request
 from venus_grpc.pipeline import Batch, RequestContext, Stage, run_stages
 from venus_grpc.settings import IPNetwork, Settings
 
@@ -150,6 +152,26 @@ class IngestServicer:
             raise RequestError(Reason.MALFORMED_REQUEST,
                                f"the request is not a valid venus.v1.UploadEventsRequest: {request.error}")
         check_request(request, self._settings)
+        with self._colored_if_listed(request.meta):
+            return await self._admit(request, context)
+
+    @contextlib.contextmanager
+    def _colored_if_listed(self, meta: pb.BatchMeta) -> Iterator[None]:
+        # An app or device on the debug lists is logged at DEBUG, and the flag travels on in the
+        # Kafka baggage header so that downstream analyzers can do the same.
+        s = self._settings
+        if meta.app_id not in s.debug_app_ids and (not meta.device_id or meta.device_id not in s.debug_device_ids):
+            yield
+            return
+        color_request()
+        token = otel_context.attach(baggage.set_baggage(DEBUG_KEY, "1"))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    async def _admit(self, request: pb.UploadEventsRequest,
+                     context: grpc.aio.ServicerContext) -> pb.UploadEventsResponse:
         if not self._publisher.ready:
             raise RequestError(Reason.KAFKA_UNAVAILABLE, "Venus is not connected to Kafka yet; retry later",
                                retry_after_s=_KAFKA_RETRY_AFTER_S)

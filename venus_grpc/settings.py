@@ -79,6 +79,12 @@ class Settings:
     traces_exporter: TracesExporter = "otlp"
     log_level: str = "INFO"
     log_format: LogFormat = "json"
+    log_shipping: bool = False  # also produce every log line to logs_topic, keyed by trace id
+    logs_topic: str = "venus_logs"
+    logs_kafka_bootstrap: str = ""  # empty: kafka_bootstrap; a separate cluster keeps logs off the event path
+    log_ship_queue_size: int = 10_000  # lines waiting to be shipped; beyond it they are dropped
+    debug_app_ids: frozenset[str] = frozenset()  # requests of these apps are logged at DEBUG
+    debug_device_ids: frozenset[str] = frozenset()  # ... and of these devices
 
     def topic_for(self, category: str) -> str:
         """The Kafka topic that receives ``category``'s events."""
@@ -87,9 +93,9 @@ class Settings:
     def __post_init__(self) -> None:
         _check(self.port, "port", 0 <= self.port <= 65535, "a TCP port (0-65535)")
         _check(self.metrics_port, "metrics_port", 0 <= self.metrics_port <= 65535, "a TCP port (0-65535)")
-        for name in ("max_message_bytes", "max_events_per_batch", "max_event_payload_bytes",
-                     "max_event_id_chars", "max_events_in_flight", "max_batches_in_flight_per_stream",
-                     "max_concurrent_rpcs", "kafka_max_batch_bytes", "kafka_request_timeout_ms", "geoip_cache_size"):
+        for name in ("max_message_bytes", "max_events_per_batch", "max_event_payload_bytes", "max_event_id_chars",
+                     "max_events_in_flight", "max_batches_in_flight_per_stream", "max_concurrent_rpcs",
+                     "kafka_max_batch_bytes", "log_ship_queue_size", "kafka_request_timeout_ms", "geoip_cache_size"):
             value = getattr(self, name)
             _check(value, name, value > 0, "a positive whole number")
         for name in ("shutdown_grace_s", "max_clock_skew_s", "publish_timeout_s", "kafka_connect_retry_s"):

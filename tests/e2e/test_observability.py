@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import grpc
 import orjson
-import pytest
-import structlog
 
 from tests.conftest import StartVenus, venus_settings
 from tests.kafka_helpers import TopicReader
@@ -49,19 +46,6 @@ async def test_traceparent_is_propagated_with_span_export_switched_off(
     assert span_id != CALLER_SPAN_ID and int(span_id, 16) != 0
 
 
-@pytest.fixture
-def json_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """Venus's real logging chain at DEBUG into a buffer; the previous setup is restored afterwards."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    buffer = io.StringIO()
-    configure_logging(venus_settings("unused:1", log_level="DEBUG"), stream=buffer)
-    yield lambda: [orjson.loads(line) for line in buffer.getvalue().splitlines()]
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    structlog.reset_defaults()
-
-
 async def test_every_log_line_of_a_request_carries_its_ids(
     json_logs: Callable[[], list[dict[str, Any]]], start: StartVenus, category: str
 ) -> None:
@@ -78,3 +62,35 @@ async def test_every_log_line_of_a_request_carries_its_ids(
         assert line["trace_id"] == CALLER_TRACE_ID
         assert len(line["span_id"]) == 16
         assert {"timestamp", "level", "service", "version", "host", "pid"} <= line.keys()
+
+
+async def test_a_request_colored_by_baggage_logs_debug_lines_and_others_do_not(
+    json_logs: Callable[[], list[dict[str, Any]]], start: StartVenus, category: str
+) -> None:
+    """baggage venus.debug=1 turns on DEBUG lines for that request only; the log level stays INFO."""
+    configure_logging(venus_settings("unused:1", log_level="INFO"), stream=(buffer := io.StringIO()))
+    venus = await start()
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        stub = pb_grpc.IngestServiceStub(channel)
+        await stub.UploadEvents(_request(category), metadata=(("x-request-id", "plain"),), timeout=10)
+        await stub.UploadEvents(_request(category), metadata=(("baggage", "request_id=colored,venus.debug=1"),),
+                                timeout=10)
+    lines = [orjson.loads(line) for line in buffer.getvalue().splitlines()]
+    debug_by_request = {(line.get("request_id"), line["level"]) for line in lines if line["level"] == "debug"}
+    assert ("colored", "debug") in debug_by_request
+    assert ("plain", "debug") not in debug_by_request
+
+
+async def test_a_listed_app_is_colored_and_the_flag_travels_to_kafka(
+    json_logs: Callable[[], list[dict[str, Any]]], start: StartVenus, category: str, topic_reader: TopicReader
+) -> None:
+    """An app on debug_app_ids logs at DEBUG and its events carry venus.debug=1 in their baggage header."""
+    configure_logging(venus_settings("unused:1", log_level="INFO"), stream=(buffer := io.StringIO()))
+    venus = await start(debug_app_ids=frozenset({"app"}))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        await pb_grpc.IngestServiceStub(channel).UploadEvents(
+            _request(category), metadata=(("x-request-id", "listed"),), timeout=10)
+    lines = [orjson.loads(line) for line in buffer.getvalue().splitlines()]
+    assert any(line["level"] == "debug" and line.get("request_id") == "listed" for line in lines)
+    [message] = await topic_reader.read_all(f"to_analyzer__0.{category}")
+    assert "venus.debug=1" in message.headers["baggage"]
