@@ -1,7 +1,9 @@
-"""Generate the Python code for protos/ into venus_grpc/_pb (``--check``: fail if it is stale).
+"""Generate the Python code for protos/ into venus_grpc/_pb and clients/python/venus_client/_pb.
 
-grpc_tools.protoc writes absolute imports (``from venus.v1 import ingest_pb2``); the generated
-package lives inside venus_grpc, so those imports are rewritten to relative ones.
+``--check`` fails if either copy is stale. grpc_tools.protoc writes absolute imports
+(``from venus.v1 import ingest_pb2``); the generated package lives inside another package, so those
+imports are rewritten to relative ones, which also lets one generated tree serve both targets: the
+server and the client library are built from the same contract by the same run.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PROTOS = ROOT / "protos"
-TARGET = ROOT / "venus_grpc" / "_pb"
+TARGETS = (ROOT / "venus_grpc" / "_pb", ROOT / "clients" / "python" / "venus_client" / "_pb")
 _ABSOLUTE_IMPORT = re.compile(r"^from venus\.v1 import (\w+)", re.MULTILINE)
 
 
@@ -47,20 +49,24 @@ def _stale(fresh: Path, current: Path) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--check", action="store_true", help="fail if venus_grpc/_pb is out of date")
+    parser.add_argument("--check", action="store_true", help="fail if a generated package is out of date")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         fresh = Path(tmp) / "_pb"
         fresh.mkdir()
         generate(fresh)
         if args.check:
-            stale = _stale(fresh, TARGET)
-            if stale:
-                print("venus_grpc/_pb is out of date; run scripts/gen_protos.py:", *stale, sep="\n  ")
-                return 1
-            return 0
-        subprocess.run(["rm", "-rf", str(TARGET)], check=True)
-        subprocess.run(["cp", "-r", str(fresh), str(TARGET)], check=True)
+            failed = 0
+            for target in TARGETS:
+                stale = _stale(fresh, target) if target.is_dir() else ["(missing)"]
+                if stale:
+                    print(f"{target.relative_to(ROOT)} is out of date; run scripts/gen_protos.py:", *stale,
+                          sep="\n  ")
+                    failed = 1
+            return failed
+        for target in TARGETS:
+            subprocess.run(["rm", "-rf", str(target)], check=True)
+            subprocess.run(["cp", "-r", str(fresh), str(target)], check=True)
     return 0
 
 
