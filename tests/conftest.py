@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.kafka_helpers import TopicReader
 from venus_grpc import Settings, Venus, load_settings, start_venus
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import EmbeddedBroker
+from venus_grpc.devbroker import EmbeddedBroker, free_port
 from venus_grpc.logs import configure_logging
 
 StartVenus = Callable[..., Awaitable[Venus]]
@@ -97,6 +97,17 @@ def json_logs() -> Iterator[Callable[[], list[dict[str, Any]]]]:
     root.handlers[:] = handlers
     root.setLevel(level)
     structlog.reset_defaults()
+
+
+@pytest.fixture
+async def own_broker() -> AsyncIterator[EmbeddedBroker]:
+    """A broker of this test only, on a fixed port so it can be restarted there; not started yet.
+
+    Request it before ``start`` so that Venus is stopped before its broker.
+    """
+    running = EmbeddedBroker(free_port())
+    yield running
+    await asyncio.to_thread(running.stop)
 
 
 @pytest.fixture

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 SENTINEL_HEADER = "x-test-sentinel"
 
@@ -71,3 +73,20 @@ class TopicReader:
             return found
         finally:
             await asyncio.wait_for(consumer.stop(), timeout=10)
+
+
+async def event_ids(bootstrap: str, category: str, *, within_s: float = 30, read_timeout_s: float = 6) -> list[str]:
+    """Every event id published to ``category``'s topic, read again while a just-restarted Tansu fails.
+
+    Just after a restart Tansu can fail a new client's first writes to a partition (UnknownError), or
+    acknowledge a sentinel and lose it so that the reader waits for it forever; a new read writes new
+    sentinels, and an earlier sentinel is never taken for an event.
+    """
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            messages = await TopicReader(bootstrap).read_all(f"to_analyzer__0.{category}", timeout_s=read_timeout_s)
+            return [m.value["event"]["id"] for m in messages]
+        except (KafkaError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise

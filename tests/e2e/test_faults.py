@@ -10,20 +10,19 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 import orjson
 import pytest
-from aiokafka.errors import KafkaError
 from google.rpc import error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 from tests.conftest import StartVenus
-from tests.kafka_helpers import TopicReader
+from tests.kafka_helpers import event_ids
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
 from venus_grpc.devbroker import EmbeddedBroker, free_port
@@ -51,21 +50,6 @@ def _retry_delay_s(err: grpc.aio.AioRpcError) -> float | None:
     return None
 
 
-async def _ids_in_kafka(bootstrap: str, category: str) -> list[str]:
-    """Every event id published to ``category``'s topic so far."""
-    for attempt in range(3):
-        try:
-            messages = await TopicReader(bootstrap).read_all(f"to_analyzer__0.{category}", timeout_s=6)
-            return [m.value["event"]["id"] for m in messages]
-        except (KafkaError, TimeoutError):
-            # Just after a restart Tansu can fail a new client's first write to a partition (UnknownError)
-            # or acknowledge it and lose it, so the reader waits for a sentinel forever; a new read writes
-            # new sentinels, and an earlier sentinel is never taken for an event.
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
 async def _upload_until_ok(stub: pb_grpc.IngestServiceStub, request: pb.UploadEventsRequest,
                            within_s: float) -> tuple[pb.UploadEventsResponse, list[grpc.StatusCode]]:
     """Retry ``request`` (as a client honouring UNAVAILABLE would) until it is answered, within ``within_s``."""
@@ -85,17 +69,6 @@ async def _health(channel: grpc.aio.Channel) -> int:
     reply = await health_pb2_grpc.HealthStub(channel).Check(
         health_pb2.HealthCheckRequest(service=SERVICE), timeout=2)
     return int(reply.status)
-
-
-@pytest.fixture
-async def own_broker() -> AsyncIterator[EmbeddedBroker]:
-    """A broker of this test only, on a fixed port so it can be restarted there; not started yet.
-
-    Request it before ``start`` so that Venus is stopped before its broker.
-    """
-    running = EmbeddedBroker(free_port())
-    yield running
-    await asyncio.to_thread(running.stop)
 
 
 async def test_broker_outage_is_unavailable_then_recovers_without_restart(
@@ -125,7 +98,7 @@ async def test_broker_outage_is_unavailable_then_recovers_without_restart(
         assert after.code == pb.RESULT_CODE_ALL_SUCCESS
         assert all(r.code == pb.EVENT_CODE_OK for r in after.results)
     # The restarted broker lost "before" with its memory; "during" may or may not have been delivered.
-    published = await _ids_in_kafka(own_broker.bootstrap, category)
+    published = await event_ids(own_broker.bootstrap, category)
     assert sorted(i for i in published if i.startswith("after")) == ["after-0", "after-1"]
 
 
@@ -155,7 +128,7 @@ async def test_broker_absent_at_startup_is_not_serving_until_it_appears(
 
         response = await stub.UploadEvents(_batch(category, ["late-0", "late-1"]), timeout=10)
         assert response.code == pb.RESULT_CODE_ALL_SUCCESS
-    assert sorted(await _ids_in_kafka(own_broker.bootstrap, category)) == ["late-0", "late-1"]
+    assert sorted(await event_ids(own_broker.bootstrap, category)) == ["late-0", "late-1"]
 
 
 @dataclass
@@ -247,7 +220,7 @@ async def test_sigterm_under_load_loses_no_acknowledged_event(
     assert len(run.failed) == 6, "every worker was refused before its budget ran out"
     slowest = max(took for _, took, _ in run.failed)
     assert slowest < 2.0, f"a call hung {slowest:.1f} s after SIGTERM instead of being refused: {run.failed}"
-    published = set(await _ids_in_kafka(broker.bootstrap, category))
+    published = set(await event_ids(broker.bootstrap, category))
     missing = set(run.acked) - published
     assert not missing, f"{len(missing)} of {len(run.acked)} acknowledged events are not in Kafka"
     refused = {i for _, _, ids in run.failed for i in ids}

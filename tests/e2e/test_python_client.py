@@ -5,16 +5,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
 import pytest
-from aiokafka.errors import KafkaError
 from opentelemetry.sdk.trace import TracerProvider
 
 from tests.conftest import StartVenus
-from tests.kafka_helpers import TopicReader
+from tests.kafka_helpers import TopicReader, event_ids
 from venus_client import (
     Event,
     EventData,
@@ -29,7 +28,7 @@ from venus_client import (
 from venus_client._batch import PendingBatch
 from venus_client._pb.venus.v1 import ingest_pb2 as client_pb
 from venus_grpc import Venus
-from venus_grpc.devbroker import EmbeddedBroker, free_port
+from venus_grpc.devbroker import EmbeddedBroker
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -61,28 +60,6 @@ class _Attempts(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # 
         if code != grpc.StatusCode.OK:
             self.failed.set()
         return call
-
-
-async def _ids_in_kafka(bootstrap: str, category: str, *, within_s: float = 30) -> list[str]:
-    """Every event id published to ``category``'s topic, read again while Tansu fails reads after a restart."""
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            messages = await TopicReader(bootstrap).read_all(f"to_analyzer__0.{category}", timeout_s=6)
-            return [m.value["event"]["id"] for m in messages]
-        except (KafkaError, TimeoutError):
-            # Just after a restart Tansu can fail a new client's first writes to a partition (UnknownError),
-            # so the reader's sentinel is refused; a new read writes new sentinels (see test_faults).
-            if time.monotonic() > deadline:
-                raise
-
-
-@pytest.fixture
-async def own_broker() -> AsyncIterator[EmbeddedBroker]:
-    """A broker of this test only, on a fixed port so it can be restarted there; not started yet."""
-    running = EmbeddedBroker(free_port())
-    yield running
-    await asyncio.to_thread(running.stop)
 
 
 async def test_an_upload_answers_a_typed_ok_per_event_in_order(
@@ -120,7 +97,7 @@ async def test_a_partial_failure_is_reported_per_event_and_not_retried(
     assert not result.all_ok and [o.id for o in result.rejected] == ["bad-json", "good-0"]
     assert "JSON" in result.rejected[0].message
     assert len(attempts.codes) == 1, "rejected events were sent again"
-    assert sorted(await _ids_in_kafka(venus.settings.kafka_bootstrap, category)) == ["good-0", "good-1"]
+    assert sorted(await event_ids(venus.settings.kafka_bootstrap, category)) == ["good-0", "good-1"]
 
 
 async def test_a_request_refused_as_a_whole_raises_with_its_field_violations(venus: Venus, category: str) -> None:
@@ -159,7 +136,7 @@ async def test_after_a_broker_outage_every_event_is_delivered_exactly_once(
     assert result.all_ok, result.outcomes
     assert [o.id for o in result.outcomes] == ids and result.attempts >= 2
     assert grpc.StatusCode.UNAVAILABLE in attempts.codes
-    counts = collections.Counter(i for i in await _ids_in_kafka(own_broker.bootstrap, category) if i in ids)
+    counts = collections.Counter(i for i in await event_ids(own_broker.bootstrap, category) if i in ids)
     assert counts == dict.fromkeys(ids, 1), f"not exactly once: {counts}"
 
 

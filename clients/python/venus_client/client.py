@@ -21,6 +21,7 @@ from opentelemetry import propagate
 from venus_client._batch import PendingBatch
 from venus_client._pb.venus.v1 import ingest_pb2 as pb
 from venus_client._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_client.buffer import BufferConfig, BufferCounters, EventBuffer, OutcomesHook
 from venus_client.errors import CallFailure, VenusRequestError
 from venus_client.model import EventData, Meta, UploadResult
 from venus_client.retry import RetryPolicy
@@ -34,13 +35,17 @@ class VenusClient:
 
     ``default_meta`` is merged under each upload's ``meta`` (fields set in the upload's meta win).
     ``deadline_s`` bounds each call; the ``retry`` policy bounds the whole upload.
+    ``emit`` queues single events into a background batcher shaped by ``buffer`` (see
+    :class:`~venus_client.buffer.BufferConfig`); each batch's outcomes go to ``on_outcomes`` and to
+    ``counters``. ``close`` sends everything queued before it closes the channel.
     """
 
     def __init__(self, target: str, *, credentials: grpc.ChannelCredentials | None = None,
                  default_meta: MetaLike | None = None, deadline_s: float = 10.0,
                  compression: Literal["gzip"] | None = None, retry: RetryPolicy | None = None,
                  interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
-                 channel_options: Sequence[tuple[str, str | int]] = ()) -> None:
+                 channel_options: Sequence[tuple[str, str | int]] = (), buffer: BufferConfig | None = None,
+                 on_outcomes: OutcomesHook | None = None) -> None:
         options = list(channel_options)
         grpc_compression = grpc.Compression.Gzip if compression == "gzip" else grpc.Compression.NoCompression
         if credentials is None:
@@ -55,6 +60,7 @@ class VenusClient:
         self._deadline_s = deadline_s
         self._retry = retry or RetryPolicy()
         self._rng = random.Random()
+        self._buffer = EventBuffer(self.upload, buffer or BufferConfig(), on_outcomes)
 
     async def __aenter__(self) -> VenusClient:
         return self
@@ -64,8 +70,40 @@ class VenusClient:
         await self.close()
 
     async def close(self) -> None:
-        """Close the channel; calls still running are cancelled."""
+        """Send every emitted event (waiting for its outcome), then close the channel.
+
+        Direct ``upload`` calls still running are cancelled. Closing is bounded by the retry policy:
+        what cannot be delivered within it ends counted as failed, not lost silently.
+        """
+        await self._buffer.close()
         await self._channel.close()
+
+    def emit(self, event: EventLike) -> bool:
+        """Queue one event for a background batch upload with the default meta, without waiting.
+
+        Answers False when the queue is full and the policy is ``"drop"`` (the event is counted in
+        ``counters.dropped``); raises :class:`~venus_client.buffer.BufferFullError` when full under
+        ``"block"``. Call it from the event loop's thread.
+        """
+        return self._buffer.emit(event)
+
+    async def emit_wait(self, event: EventLike) -> bool:
+        """Like :meth:`emit`, but under ``"block"`` waits for room in the queue instead of raising."""
+        return await self._buffer.emit_wait(event)
+
+    async def flush(self) -> None:
+        """Wait until every emitted event has been uploaded and has its outcome."""
+        await self._buffer.flush()
+
+    @property
+    def counters(self) -> BufferCounters:
+        """Live counts of emitted events: sent OK, rejected, failed, dropped (and batches sent)."""
+        return self._buffer.counters
+
+    @property
+    def buffer(self) -> EventBuffer:
+        """The emit buffer, for its ``queued`` and ``in_flight`` gauges."""
+        return self._buffer
 
     async def upload(self, events: Iterable[EventLike], meta: MetaLike | None = None, *,
                      request_id: str | None = None) -> UploadResult:
