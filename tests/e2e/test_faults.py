@@ -25,7 +25,7 @@ from tests.conftest import StartVenus
 from tests.kafka_helpers import event_ids
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import EmbeddedBroker, free_port
+from venus_grpc.devbroker import EmbeddedBroker, free_port, stop_process
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -202,9 +202,7 @@ async def _sigterm_under_load(bootstrap: str, category: str, log_path: Path, *, 
         returncode = await asyncio.to_thread(process.wait, SHUTDOWN_GRACE_S + 5)
         return _Shutdown(returncode, time.monotonic() - sigterm_at, acked, failed)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
+        stop_process(process, timeout_s=10)
 
 
 @pytest.mark.parametrize("processes", [1, 2], ids=["one-process", "two-workers"])

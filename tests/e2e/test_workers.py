@@ -20,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import EmbeddedBroker, free_port
+from venus_grpc.devbroker import EmbeddedBroker, free_port, stop_process
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -66,13 +66,7 @@ def served(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[_Served]:
         _wait_for(lambda: len(running.serving_pids()) == 2, "two workers serving", within_s=30)
         yield running
     finally:
-        if process.poll() is None:
-            process.terminate()  # the supervisor stops its workers
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+        stop_process(process, timeout_s=15)  # SIGTERM first: the supervisor stops its workers
         for pid in running.serving_pids():  # any worker still alive is stopped by its own pid
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
