@@ -25,15 +25,17 @@ from prometheus_client import start_http_server
 
 from venus_grpc import metrics
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.auth import AuthInterceptor, KeyFile
 from venus_grpc.geoip import GeoLookup, MaxMindGeoLookup
 from venus_grpc.interceptors import RequestIdInterceptor
 from venus_grpc.kafka import KafkaPublisher, Publisher
 from venus_grpc.logship import LogShipper
 from venus_grpc.pipeline import build_stages
-from venus_grpc.servicer import SERVICE_NAME, IngestServicer, request_parser
-from venus_grpc.settings import Settings
+from venus_grpc.servicer import IngestServicer, request_parser
+from venus_grpc.settings import SERVICE_NAME, Settings
 from venus_grpc.stream import stream_events
 from venus_grpc.telemetry import build_tracer_provider
+from venus_grpc.transport import add_port, server_options
 
 log = structlog.get_logger(__name__)
 _DRAIN_QUIET_S = 0.2  # on shutdown, refuse uploads ourselves until none came for this long
@@ -55,6 +57,7 @@ class Venus:
     kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _metrics_server: Any = None
     _connect_task: asyncio.Task[None] | None = None
+    _key_watch_task: asyncio.Task[None] | None = None
     _stopped: bool = False
     _log_shipper: LogShipper | None = None
     _log_ship_task: asyncio.Task[None] | None = None
@@ -72,10 +75,11 @@ class Venus:
         if self.servicer is not None:
             await self.servicer.drain(quiet_s=_DRAIN_QUIET_S, timeout_s=grace_s)
         await self.server.stop(max(deadline - loop.time(), 1.0))
-        if self._connect_task is not None:
-            self._connect_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connect_task
+        for task in (self._connect_task, self._key_watch_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await self.publisher.close(timeout_s=grace_s)
         metrics.KAFKA_READY.set(0)
         log.info("stopped")
@@ -98,20 +102,19 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     tracer_provider = tracer_provider or build_tracer_provider(settings)
     geo = geo or MaxMindGeoLookup(settings.geoip_db_path, cache_size=settings.geoip_cache_size)
     publisher = publisher or KafkaPublisher(settings)
+    key_file = KeyFile(settings.api_keys_path) if settings.api_keys_path else None
     server = grpc.aio.server(
         interceptors=[
             aio_server_interceptor(  # type: ignore[no-untyped-call]
                 tracer_provider=tracer_provider, filter_=filters.negate(filters.service_prefix("grpc."))
             ),
             RequestIdInterceptor(),
+            *([AuthInterceptor(key_file, settings)] if key_file is not None else []),
         ],
         # Refused in gRPC's core, before any Python runs: under overload a rejection must cost
         # next to nothing, or rejecting alone saturates the event loop.
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-        options=[
-            ("grpc.max_receive_message_length", settings.max_message_bytes),
-            ("grpc.so_reuseport", int(settings.reuse_port)),
-        ],
+        options=server_options(settings),
     )
     servicer = IngestServicer(
         settings,
@@ -138,7 +141,7 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     )
     for service in ("", SERVICE_NAME):
         await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    port = add_port(server, settings)
     await server.start()
     venus = Venus(settings=settings, server=server, port=port, health=health_servicer,
                   publisher=publisher, geo=geo, tracer_provider=tracer_provider, servicer=servicer)
@@ -146,6 +149,9 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
         venus._metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
         venus.metrics_port = venus._metrics_server.server_port
     venus._connect_task = asyncio.create_task(_connect(venus), name="venus-kafka-connect")
+    if key_file is not None:
+        venus._key_watch_task = asyncio.create_task(key_file.watch(settings.api_keys_reload_s),
+                                                    name="venus-api-keys-watch")
     if settings.log_shipping:
         venus._log_shipper = LogShipper(settings)
         logging.getLogger().addHandler(venus._log_shipper)

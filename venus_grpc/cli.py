@@ -1,4 +1,4 @@
-"""The ``venus`` command: serve, dev, send, tail, trace-logs."""
+"""The ``venus`` command: serve, dev, send, new-key, tail, trace-logs."""
 
 from __future__ import annotations
 
@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     send.set_defaults(run=lambda a: asyncio.run(devtools.send(
         a.target, app_id=a.app_id, category=a.category, events=a.events, batches=a.batches,
         concurrency=a.concurrency, ip=a.ip, timeout_s=a.timeout_s)))
+
+    keys = commands.add_parser("new-key", help="make an API key and print its entry for the keys file")
+    keys.add_argument("--name", required=True, help="shown in logs and errors instead of the key")
+    keys.add_argument("--app-id", action="append", required=True, help="an app id the key may write (repeat; *: any)")
+    keys.add_argument("--category", action="append", help="a category the key may write (repeat; default: any)")
+    keys.set_defaults(run=_new_key)
 
     tail = commands.add_parser("tail", help="print a category's Kafka messages with their headers")
     tail.add_argument("category")
@@ -110,11 +116,28 @@ def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
         raise SettingsError(f"{flag}={flags[exc.field]!r} is not valid: expected {exc.expected}") from None
 
 
+def _new_key(args: argparse.Namespace) -> int:
+    from venus_grpc.auth import key_entry, new_key
+
+    key = new_key()
+    print(f"# The key, for the app's developers; it is not stored anywhere, so keep it now:\n{key}\n")
+    print("# Add this entry to the keys file (VENUS_API_KEYS_PATH); Venus picks it up without a restart:")
+    print(key_entry(args.name, key, args.app_id, args.category or ["*"]), end="")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
+    from venus_grpc.auth import KeyFile
     from venus_grpc.logs import configure_logging
+    from venus_grpc.transport import check_tls_files
     from venus_grpc.workers import run_workers, worker_count
 
     settings = _settings(args)
+    # Fail here, once, with the setting's name, rather than in every worker's crash loop.
+    if settings.tls:
+        check_tls_files(settings)
+    if settings.api_keys_path:
+        KeyFile(settings.api_keys_path)
     configure_logging(settings)
     count = worker_count(settings)
     if count > 1:

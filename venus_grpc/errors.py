@@ -26,6 +26,9 @@ class Reason(enum.Enum):
     NO_EVENTS = "no_events"
     TOO_MANY_EVENTS = "too_many_events"
     CATEGORY_NOT_ALLOWED = "category_not_allowed"
+    UNAUTHENTICATED = "unauthenticated"
+    PERMISSION_DENIED = "permission_denied"
+    QUOTA_EXCEEDED = "quota_exceeded"
     OVERLOADED = "overloaded"
     KAFKA_UNAVAILABLE = "kafka_unavailable"
     SHUTTING_DOWN = "shutting_down"
@@ -37,6 +40,9 @@ STATUS_OF: dict[Reason, grpc.StatusCode] = {
     Reason.NO_EVENTS: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.TOO_MANY_EVENTS: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.CATEGORY_NOT_ALLOWED: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Reason.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
+    Reason.QUOTA_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.KAFKA_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     Reason.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
@@ -47,15 +53,17 @@ class RequestError(Exception):
     """The whole request fails with :data:`STATUS_OF` ``[reason]``.
 
     ``violations`` are (field path, description) pairs sent as a ``google.rpc.BadRequest``;
+    ``quota_violations`` (subject, description) pairs as a ``google.rpc.QuotaFailure``;
     ``retry_after_s`` is sent as a ``google.rpc.RetryInfo``.
     """
 
     def __init__(self, reason: Reason, message: str, *, violations: Sequence[tuple[str, str]] = (),
-                 retry_after_s: float | None = None) -> None:
+                 quota_violations: Sequence[tuple[str, str]] = (), retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
         self.violations = tuple(violations)
+        self.quota_violations = tuple(quota_violations)
         self.retry_after_s = retry_after_s
 
     @property
@@ -73,6 +81,11 @@ async def abort(context: grpc.aio.ServicerContext, error: RequestError) -> NoRet
             for path, text in error.violations
         ])
         details.append(_pack(bad_request))
+    if error.quota_violations:
+        details.append(_pack(error_details_pb2.QuotaFailure(violations=[
+            error_details_pb2.QuotaFailure.Violation(subject=subject, description=text)
+            for subject, text in error.quota_violations
+        ])))
     if error.retry_after_s is not None:
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_duration(error.retry_after_s))))
     status = rpc_status.to_status(
@@ -101,7 +114,8 @@ def _duration(seconds: float) -> duration_pb2.Duration:
     return duration
 
 
-def _pack(message: error_details_pb2.BadRequest | error_details_pb2.RetryInfo) -> any_pb2.Any:
+def _pack(message: error_details_pb2.BadRequest | error_details_pb2.QuotaFailure | error_details_pb2.RetryInfo
+          ) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)
     return packed

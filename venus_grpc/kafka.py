@@ -9,6 +9,7 @@ from typing import Any, Protocol
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 
 from venus_grpc.settings import Settings
@@ -140,7 +141,21 @@ class KafkaPublisher:
             max_request_size=s.kafka_max_batch_bytes,
             compression_type=None if s.kafka_compression == "none" else s.kafka_compression,
             request_timeout_ms=s.kafka_request_timeout_ms,
+            **security_options(s),
         )
+
+
+def security_options(settings: Settings) -> dict[str, Any]:
+    """aiokafka keyword arguments for the cluster's TLS and SASL settings (none for PLAINTEXT)."""
+    protocol = settings.kafka_security_protocol
+    options: dict[str, Any] = {"security_protocol": protocol}
+    if protocol in ("SSL", "SASL_SSL"):
+        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_ca_path or None)
+    if protocol.startswith("SASL"):
+        options |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
+                    "sasl_plain_username": settings.kafka_sasl_username,
+                    "sasl_plain_password": settings.kafka_sasl_password}
+    return options
 
 
 def _record_batches(producer: AIOKafkaProducer, key: bytes | None, values: Sequence[bytes],

@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
 from venus_grpc import metrics
+from venus_grpc.kafka import security_options
 from venus_grpc.logs import formatter
 from venus_grpc.settings import Settings
 
@@ -56,7 +57,8 @@ class LogShipper(logging.Handler):
             bootstrap = self._settings.logs_kafka_bootstrap or self._settings.kafka_bootstrap
             producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
                                         client_id=f"{self._settings.kafka_client_id}-logs",
-                                        linger_ms=50, request_timeout_ms=self._settings.kafka_request_timeout_ms)
+                                        linger_ms=50, request_timeout_ms=self._settings.kafka_request_timeout_ms,
+                                        **security_options(self._settings))
             try:
                 await producer.start()
                 await self._drain_into(producer)

@@ -37,6 +37,18 @@ KAFKA_READY = Gauge(
     "1 once the Kafka producer is connected, else 0 (with several workers: the lowest of them).",
     multiprocess_mode="livemin",
 )
+AUTH_FAILURES = Counter(
+    "venus_auth_failures",
+    "Calls refused for their API key: missing, unknown or revoked (UNAUTHENTICATED), or forbidden "
+    "(PERMISSION_DENIED: the key does not cover the batch's app_id or category).",
+    ["reason"],
+)
+THROTTLED_EVENTS = Counter(
+    "venus_throttled_events",
+    "Events refused with RESOURCE_EXHAUSTED because their app was over its quota, by app_id (the first "
+    "100 apps seen by a process get their own label, later ones share app_id=\"_other\").",
+    ["app_id"],
+)
 
 LOG_RECORDS_SHIPPED = Counter(
     "venus_log_records_shipped",

@@ -20,16 +20,16 @@ from opentelemetry import context as otel_context
 
 from venus_grpc import metrics
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.auth import current_grant
 from venus_grpc.errors import Reason, RequestError, abort
 from venus_grpc.interceptors import DEBUG_KEY, current_request_id
 from venus_grpc.kafka import Publisher
 from venus_grpc.logs import color_request
 from venus_grpc.pipeline import Batch, RequestContext, Stage, run_stages
+from venus_grpc.quotas import Quotas
 from venus_grpc.settings import IPNetwork, Settings
 
 log = structlog.get_logger(__name__)
-
-SERVICE_NAME = "venus.v1.IngestService"
 _APP_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _CATEGORY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _KAFKA_RETRY_AFTER_S = 1.0
@@ -69,6 +69,7 @@ class IngestServicer:
         self._stages = tuple(stages)
         self._publisher = publisher
         self._tracer = tracer
+        self._quotas = Quotas(settings)
         self._events_in_flight = 0
         self._draining = False
         self._rpcs_in_flight = 0
@@ -152,6 +153,10 @@ class IngestServicer:
             raise RequestError(Reason.MALFORMED_REQUEST,
                                f"the request is not a valid venus.v1.UploadEventsRequest: {request.error}")
         check_request(request, self._settings)
+        _authorize(request.meta)
+        if self._quotas.enabled:
+            self._quotas.admit(request.meta.app_id, request.meta.category, events=len(request.events),
+                               nbytes=request.ByteSize() if self._quotas.counts_bytes else 0)
         with self._colored_if_listed(request.meta):
             return await self._admit(request, context)
 
@@ -253,6 +258,16 @@ def check_request(request: pb.UploadEventsRequest, settings: Settings) -> None:
         raise RequestError(Reason.TOO_MANY_EVENTS,
                            f"the batch has {count} events; the limit is {limit}: split it into smaller batches",
                            violations=[("events", f"at most {limit} events per batch")])
+
+
+def _authorize(meta: pb.BatchMeta) -> None:
+    grant = current_grant()
+    if grant is None:  # API keys are off
+        return
+    refusal = grant.refusal(meta.app_id, meta.category)
+    if refusal is not None:
+        metrics.AUTH_FAILURES.labels("forbidden").inc()
+        raise RequestError(Reason.PERMISSION_DENIED, refusal)
 
 
 def client_ip(context: grpc.aio.ServicerContext, trusted_proxies: Sequence[IPNetwork]) -> str:

@@ -10,12 +10,16 @@ import dataclasses
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 TracesExporter = Literal["otlp", "console", "none"]
 LogFormat = Literal["json", "console"]
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SERVICE_NAME = "venus.v1.IngestService"
+_PUBLIC_BY_DEFAULT = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"})
 
 _ENV_PREFIX = "VENUS_"
 _BOOLEANS = {"true": True, "1": True, "yes": True, "on": True, "false": False, "0": False, "no": False, "off": False}
@@ -49,6 +53,31 @@ class Settings:
     workers: int = 0  # `venus serve` worker processes; 0: one per core
     reuse_port: bool = False  # SO_REUSEPORT, set for workers so that they share the port
 
+    # --- transport security: TLS when a certificate is given, mTLS when a client CA is given too
+    tls_cert_path: str = ""  # PEM certificate chain; re-read when the file changes
+    tls_key_path: str = ""  # PEM private key of tls_cert_path
+    tls_client_ca_path: str = ""  # set: every client must present a certificate signed by this CA
+
+    # --- connection limits (per connection, enforced by gRPC's core)
+    max_concurrent_streams: int = 100  # RPCs at once on one HTTP/2 connection
+    max_metadata_bytes: int = 16 * 1024  # all request headers of one call
+    keepalive_time_s: float = 60.0  # Venus pings an idle client this often to find dead connections
+    keepalive_timeout_s: float = 20.0  # ... and closes the connection if the ping is not answered
+    keepalive_min_ping_interval_s: float = 10.0  # clients pinging more often get GOAWAY (too_many_pings)
+    keepalive_permit_without_calls: bool = False  # allow client pings on a connection with no call
+    max_connection_idle_s: float = 300.0  # close connections with no call for this long; 0: never
+    max_connection_age_s: float = 600.0  # close (GOAWAY) older connections so clients rebalance; 0: never
+    max_connection_age_grace_s: float = 30.0  # calls in flight get this long to finish after that GOAWAY
+
+    # --- access: API keys and per-app quotas
+    api_keys_path: str = ""  # TOML file of key hashes and grants; empty: no key needed
+    api_keys_reload_s: float = 5.0  # how often the keys file is checked for changes
+    public_services: frozenset[str] = _PUBLIC_BY_DEFAULT  # gRPC services callable without a key
+    quota_events_per_s: float = 0.0  # per app and process; 0: no quota
+    quota_bytes_per_s: float = 0.0  # request bytes per app and process; 0: no quota
+    quota_burst_s: float = 1.0  # a bucket holds this many seconds of its rate
+    quota_per_category: bool = False  # one bucket per app and category instead of per app
+
     # --- batch and event limits
     max_events_per_batch: int = 1000
     max_event_payload_bytes: int = 256 * 1024
@@ -69,6 +98,11 @@ class Settings:
     kafka_request_timeout_ms: int = 30_000
     kafka_connect_retry_s: float = 2.0
     publish_timeout_s: float = 10.0
+    kafka_security_protocol: KafkaSecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: KafkaSaslMechanism = "PLAIN"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: str = field(default="", repr=False)
+    kafka_ssl_ca_path: str = ""  # empty: the system's CA certificates
 
     # --- enrichment
     geoip_db_path: str = ""  # empty: the bundled GeoLite2-City database
@@ -98,7 +132,12 @@ class Settings:
                      "kafka_max_batch_bytes", "log_ship_queue_size", "kafka_request_timeout_ms", "geoip_cache_size"):
             value = getattr(self, name)
             _check(value, name, value > 0, "a positive whole number")
-        for name in ("shutdown_grace_s", "max_clock_skew_s", "publish_timeout_s", "kafka_connect_retry_s"):
+        for name in ("max_concurrent_streams", "max_metadata_bytes"):
+            value = getattr(self, name)
+            _check(value, name, value > 0, "a positive whole number")
+        for name in ("shutdown_grace_s", "max_clock_skew_s", "publish_timeout_s", "kafka_connect_retry_s",
+                     "keepalive_time_s", "keepalive_timeout_s", "keepalive_min_ping_interval_s",
+                     "api_keys_reload_s", "quota_burst_s"):
             value = getattr(self, name)
             _check(value, name, value > 0, "a positive number of seconds")
         _check(self.workers, "workers", self.workers >= 0, "zero (one per core) or more worker processes")
@@ -108,8 +147,31 @@ class Settings:
         _check(self.kafka_linger_ms, "kafka_linger_ms", self.kafka_linger_ms >= 0, "zero or more milliseconds")
         _check(self.topic_template, "topic_template", "{category}" in self.topic_template,
                "a template containing {category}")
+        for name in ("max_connection_idle_s", "max_connection_age_s", "max_connection_age_grace_s",
+                     "quota_events_per_s", "quota_bytes_per_s"):
+            value = getattr(self, name)
+            _check(value, name, value >= 0, "zero (none) or a positive number")
+        self._check_security()
         _check(self.log_level, "log_level",
                self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"}, "DEBUG, INFO, WARNING or ERROR")
+
+
+    @property
+    def tls(self) -> bool:
+        """True when the gRPC port serves TLS."""
+        return bool(self.tls_cert_path)
+
+    def _check_security(self) -> None:
+        _check(self.tls_key_path, "tls_key_path", bool(self.tls_key_path) == bool(self.tls_cert_path),
+               "set together with tls_cert_path (a certificate and its private key)")
+        _check(self.tls_client_ca_path, "tls_client_ca_path", not self.tls_client_ca_path or self.tls,
+               "set only with tls_cert_path and tls_key_path: mTLS needs TLS")
+        _check(",".join(sorted(self.public_services)), "public_services", SERVICE_NAME not in self.public_services,
+               f"services callable without a key; {SERVICE_NAME} always needs one")
+        sasl = self.kafka_security_protocol.startswith("SASL")
+        _check(self.kafka_sasl_username, "kafka_sasl_username",
+               not sasl or bool(self.kafka_sasl_username and self.kafka_sasl_password),
+               f"a user name and password with kafka_security_protocol={self.kafka_security_protocol}")
 
 
 def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -152,7 +214,7 @@ def parse_value(f: dataclasses.Field[Any], raw: str, *, key: str | None = None) 
             return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
         if kind == "frozenset[str]":
             return frozenset(p.strip() for p in raw.split(",") if p.strip())
-        if kind.startswith(("Literal", "TracesExporter", "LogFormat")):
+        if kind.startswith(("Literal", "TracesExporter", "LogFormat", "Kafka")):
             choices = _literal_choices(kind)
             if raw not in choices:
                 raise ValueError(f"expected one of {', '.join(choices)}")
@@ -163,7 +225,8 @@ def parse_value(f: dataclasses.Field[Any], raw: str, *, key: str | None = None) 
 
 
 def _literal_choices(kind: str) -> tuple[str, ...]:
-    alias = {"TracesExporter": TracesExporter, "LogFormat": LogFormat}.get(kind)
+    alias = {"TracesExporter": TracesExporter, "LogFormat": LogFormat, "KafkaSecurityProtocol": KafkaSecurityProtocol,
+             "KafkaSaslMechanism": KafkaSaslMechanism}.get(kind)
     if alias is not None:
         return tuple(get_args(alias))
     inner = kind[kind.index("[") + 1 : kind.rindex("]")]
@@ -179,6 +242,12 @@ def _check(value: object, key: str, ok: bool, expected: str) -> None:
 def field_help() -> dict[str, str]:
     """One line per setting for ``--help``: its environment variable and default."""
     return {
-        f.name: f"env {_ENV_PREFIX}{f.name.upper()} (default: {f.default!r})"
+        f.name: f"env {_ENV_PREFIX}{f.name.upper()} (default: {_shown_default(f.default)})"
         for f in dataclasses.fields(Settings)
     }
+
+
+def _shown_default(value: object) -> str:
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value)) or "none"
+    return repr(value)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+import ssl
+from pathlib import Path
 
 import pytest
+import trustme
 
 from venus_grpc.cli import main
+from venus_grpc.kafka import security_options
 from venus_grpc.settings import Settings, SettingsError, load_settings
+from venus_grpc.transport import server_options
 
 
 def test_an_empty_environment_gives_the_documented_defaults() -> None:
@@ -87,6 +92,10 @@ def test_overrides_win_over_the_environment() -> None:
     ("VENUS_MAX_EVENTS_PER_BATCH", "0"),
     ("VENUS_TOPIC_TEMPLATE", "events"),
     ("VENUS_LOG_LEVEL", "LOUD"),
+    ("VENUS_MAX_CONNECTION_AGE_S", "-1"),
+    ("VENUS_QUOTA_EVENTS_PER_S", "-5"),
+    ("VENUS_KAFKA_SECURITY_PROTOCOL", "KERBEROS"),
+    ("VENUS_PUBLIC_SERVICES", "venus.v1.IngestService"),
 ])
 def test_a_bad_value_names_the_key_and_the_value(key: str, raw: str) -> None:
     """A value Venus cannot use fails with a SettingsError that says which variable and what it held."""
@@ -106,6 +115,25 @@ def test_in_flight_limit_below_one_batch_is_rejected() -> None:
     """max_events_in_flight smaller than max_events_per_batch is refused: a full batch could never run."""
     with pytest.raises(SettingsError, match=r"VENUS_MAX_EVENTS_IN_FLIGHT=500.*max_events_per_batch \(1000\)"):
         load_settings(environ={"VENUS_MAX_EVENTS_IN_FLIGHT": "500"})
+
+
+@pytest.mark.parametrize(("environ", "message"), [
+    ({"VENUS_TLS_CERT_PATH": "tls.crt"}, "VENUS_TLS_KEY_PATH='' is not valid: expected set together with"),
+    ({"VENUS_TLS_CLIENT_CA_PATH": "ca.pem"}, "expected set only with tls_cert_path and tls_key_path"),
+    ({"VENUS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL"}, "expected a user name and password"),
+])
+def test_security_settings_that_cannot_work_together_are_refused(environ: dict[str, str], message: str) -> None:
+    """A key without its certificate, mTLS without TLS, or SASL without credentials fail at startup."""
+    with pytest.raises(SettingsError, match=message):
+        load_settings(environ=environ)
+
+
+def test_the_kafka_password_is_not_in_the_settings_repr() -> None:
+    """Settings may be logged; the SASL password must not be in them."""
+    settings = load_settings(environ={"VENUS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "VENUS_KAFKA_SASL_USERNAME": "u",
+                                      "VENUS_KAFKA_SASL_PASSWORD": "hunter2-secret"})
+    assert settings.kafka_sasl_password == "hunter2-secret"
+    assert "hunter2-secret" not in repr(settings)
 
 
 def test_an_unknown_override_is_rejected() -> None:
@@ -135,3 +163,30 @@ def test_serve_with_a_bad_environment_variable_exits_2_naming_it(
     monkeypatch.setenv("VENUS_PORT", "notanumber")
     assert main(["serve"]) == 2
     assert "VENUS_PORT='notanumber'" in capsys.readouterr().err
+
+
+def test_kafka_security_settings_become_producer_options(tmp_path: Path) -> None:
+    """SASL over TLS gives aiokafka the mechanism, the credentials and a TLS context; PLAINTEXT gives nothing more."""
+    ca = trustme.CA()
+    ca_path = tmp_path / "kafka-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    options = security_options(load_settings(environ={
+        "VENUS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "VENUS_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "VENUS_KAFKA_SASL_USERNAME": "venus", "VENUS_KAFKA_SASL_PASSWORD": "pw",
+        "VENUS_KAFKA_SSL_CA_PATH": str(ca_path),
+    }))
+    assert {k: v for k, v in options.items() if k != "ssl_context"} == {
+        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "venus", "sasl_plain_password": "pw"}
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
+    assert security_options(load_settings(environ={})) == {"security_protocol": "PLAINTEXT"}
+
+
+def test_server_options_carry_the_connection_limits() -> None:
+    """Connection limits reach gRPC's core; a zero age or idle time means the option is left out (never)."""
+    options = dict(server_options(load_settings(environ={"VENUS_MAX_CONNECTION_AGE_S": "120",
+                                                         "VENUS_MAX_CONNECTION_IDLE_S": "0"})))
+    assert options["grpc.max_connection_age_ms"] == 120_000
+    assert options["grpc.max_connection_age_grace_ms"] == 30_000
+    assert "grpc.max_connection_idle_ms" not in options
+    assert options["grpc.max_concurrent_streams"] == 100

@@ -34,6 +34,7 @@ class VenusClient:
     """An asynchronous Venus client over one grpc.aio channel; use it as ``async with``.
 
     ``default_meta`` is merged under each upload's ``meta`` (fields set in the upload's meta win).
+    ``api_key`` is sent as ``authorization: Bearer <key>`` on every call (use TLS ``credentials`` with it).
     ``deadline_s`` bounds each call; the ``retry`` policy bounds the whole upload.
     ``emit`` queues single events into a background batcher shaped by ``buffer`` (see
     :class:`~venus_client.buffer.BufferConfig`); each batch's outcomes go to ``on_outcomes`` and to
@@ -41,7 +42,7 @@ class VenusClient:
     """
 
     def __init__(self, target: str, *, credentials: grpc.ChannelCredentials | None = None,
-                 default_meta: MetaLike | None = None, deadline_s: float = 10.0,
+                 api_key: str | None = None, default_meta: MetaLike | None = None, deadline_s: float = 10.0,
                  compression: Literal["gzip"] | None = None, retry: RetryPolicy | None = None,
                  interceptors: Sequence[grpc.aio.ClientInterceptor] = (),
                  channel_options: Sequence[tuple[str, str | int]] = (), buffer: BufferConfig | None = None,
@@ -58,6 +59,7 @@ class VenusClient:
         self._stub = pb_grpc.IngestServiceStub(self._channel)  # type: ignore[no-untyped-call]
         self._default_meta = _meta_proto(default_meta) if default_meta is not None else pb.BatchMeta()
         self._deadline_s = deadline_s
+        self._key_metadata = (("authorization", f"Bearer {api_key}"),) if api_key else ()
         self._retry = retry or RetryPolicy()
         self._rng = random.Random()
         self._buffer = EventBuffer(self.upload, buffer or BufferConfig(), on_outcomes)
@@ -117,7 +119,7 @@ class VenusClient:
         batch = PendingBatch([e.to_proto() if isinstance(e, EventData) else e for e in events])
         request_meta = self._merged_meta(meta)
         request_id = request_id or uuid.uuid4().hex
-        metadata = _call_metadata(request_id)
+        metadata = _call_metadata(request_id) + self._key_metadata
         policy, started = self._retry, time.monotonic()
         attempt = 0
         while True:

@@ -29,7 +29,7 @@ class SyncVenusClient:
     """The blocking counterpart of :class:`VenusClient`, with the same arguments; use it as ``with``."""
 
     def __init__(self, target: str, *, credentials: grpc.ChannelCredentials | None = None,
-                 default_meta: MetaLike | None = None, deadline_s: float = 10.0,
+                 api_key: str | None = None, default_meta: MetaLike | None = None, deadline_s: float = 10.0,
                  compression: Literal["gzip"] | None = None, retry: RetryPolicy | None = None,
                  channel_options: Sequence[tuple[str, str | int]] = ()) -> None:
         self._loop = asyncio.new_event_loop()
@@ -37,7 +37,8 @@ class SyncVenusClient:
         self._thread.start()
 
         async def build() -> VenusClient:  # grpc.aio channels belong to the loop they are made on
-            return VenusClient(target, credentials=credentials, default_meta=default_meta, deadline_s=deadline_s,
+            return VenusClient(target, credentials=credentials, api_key=api_key, default_meta=default_meta,
+                               deadline_s=deadline_s,
                                compression=compression, retry=retry, channel_options=channel_options)
 
         self._client = self._run(build)

@@ -1,0 +1,107 @@
+"""Per-app quotas: token buckets in events/s and request bytes/s, per process.
+
+A batch is admitted while its app's buckets are not empty, and then pays its whole cost, so the
+buckets may go below zero: a batch larger than the burst still gets through, and the app then waits
+until the debt is paid. That keeps the long-run rate exact without ever refusing a batch forever.
+Refusing is cheap (no parsing beyond the meta, no Kafka work), so one flooding app cannot use up
+the process's capacity that other apps need.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+
+from venus_grpc import metrics
+from venus_grpc.errors import Reason, RequestError
+from venus_grpc.settings import Settings
+
+_MAX_BUCKETS = 10_000  # apps (or app x category pairs) tracked at once; the least recently seen go first
+_MAX_APP_LABELS = 100  # distinct app_id label values of the throttled-events metric
+OTHER_APPS = "_other"
+
+
+class _Bucket:
+    __slots__ = ("bytes", "events", "updated")
+
+    def __init__(self, events: float, nbytes: float, now: float) -> None:
+        self.events, self.bytes, self.updated = events, nbytes, now
+
+
+class Quotas:
+    """Admits or refuses batches by app (or app and category) against the configured rates."""
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._events_per_s = settings.quota_events_per_s
+        self._bytes_per_s = settings.quota_bytes_per_s
+        self._burst_s = settings.quota_burst_s
+        self._per_category = settings.quota_per_category
+        self._clock = clock
+        self._buckets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
+        self._app_labels: set[str] = set()
+
+    @property
+    def enabled(self) -> bool:
+        """True when any rate is set."""
+        return bool(self._events_per_s or self._bytes_per_s)
+
+    @property
+    def counts_bytes(self) -> bool:
+        """True when request sizes are limited (and so must be measured)."""
+        return bool(self._bytes_per_s)
+
+    def admit(self, app_id: str, category: str, *, events: int, nbytes: int) -> None:
+        """Take a batch's cost from its buckets, or raise RESOURCE_EXHAUSTED saying when to come back."""
+        now = self._clock()
+        bucket = self._bucket((app_id, category if self._per_category else ""), now)
+        wait_s = max(_refill(bucket, "events", self._events_per_s, self._burst_s, now),
+                     _refill(bucket, "bytes", self._bytes_per_s, self._burst_s, now))
+        bucket.updated = now
+        if wait_s > 0:
+            metrics.THROTTLED_EVENTS.labels(self._label(app_id)).inc(events)
+            raise self._refusal(app_id, category, wait_s)
+        if self._events_per_s:
+            bucket.events -= events
+        if self._bytes_per_s:
+            bucket.bytes -= nbytes
+
+    def _bucket(self, key: tuple[str, str], now: float) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket = _Bucket(self._events_per_s * self._burst_s, self._bytes_per_s * self._burst_s, now)
+            self._buckets[key] = bucket
+            if len(self._buckets) > _MAX_BUCKETS:
+                self._buckets.popitem(last=False)
+        else:
+            self._buckets.move_to_end(key)
+        return bucket
+
+    def _refusal(self, app_id: str, category: str, wait_s: float) -> RequestError:
+        subject = f"app_id:{app_id}" + (f"/category:{category}" if self._per_category else "")
+        limits = []
+        if self._events_per_s:
+            limits.append(f"{self._events_per_s:g} events/s")
+        if self._bytes_per_s:
+            limits.append(f"{self._bytes_per_s:g} bytes/s")
+        description = f"over the quota of {' and '.join(limits)} per Venus instance"
+        return RequestError(Reason.QUOTA_EXCEEDED,
+                            f"{subject} is {description}; retry in {wait_s:.2f} s",
+                            quota_violations=[(subject, description)], retry_after_s=wait_s)
+
+    def _label(self, app_id: str) -> str:
+        if app_id in self._app_labels:
+            return app_id
+        if len(self._app_labels) < _MAX_APP_LABELS:
+            self._app_labels.add(app_id)
+            return app_id
+        return OTHER_APPS
+
+
+def _refill(bucket: _Bucket, kind: str, rate: float, burst_s: float, now: float) -> float:
+    """Add what ``rate`` earned since the last update (up to the burst); the wait until positive."""
+    if not rate:
+        return 0.0
+    tokens = min(getattr(bucket, kind) + (now - bucket.updated) * rate, rate * burst_s)
+    setattr(bucket, kind, tokens)
+    return 0.0 if tokens > 0 else (-tokens / rate) + 1 / rate
