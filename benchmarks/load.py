@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -90,6 +92,24 @@ class LoadSpec:
     rate_rps: float = 0.0  # 0: closed loop
     max_outstanding: int = 0
     stream: bool = False  # closed loop over StreamEvents: one stream per channel
+    ca_path: str = ""  # TLS: trust this CA (PEM); empty: plaintext
+    client_cert_path: str = ""  # mTLS: present this certificate chain (PEM) ...
+    client_key_path: str = ""  # ... and its key
+    api_key: str = ""  # sent as authorization: Bearer <key> on every call
+
+    @property
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        """Metadata sent with every call."""
+        return (("authorization", f"Bearer {self.api_key}"),) if self.api_key else ()
+
+    def channel(self) -> grpc.aio.Channel:
+        """A new channel to the target: plaintext, TLS or mTLS."""
+        if not self.ca_path:
+            return grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+        client_key = Path(self.client_key_path).read_bytes() if self.client_key_path else None
+        client_chain = Path(self.client_cert_path).read_bytes() if self.client_cert_path else None
+        credentials = grpc.ssl_channel_credentials(Path(self.ca_path).read_bytes(), client_key, client_chain)
+        return grpc.aio.secure_channel(self.target, credentials, options=_CHANNEL_OPTIONS)
 
 
 Call = Any  # grpc.aio.UnaryUnaryMultiCallable: untyped upstream
@@ -139,10 +159,11 @@ def _varint(value: int) -> bytes:
 
 
 async def stream_worker(channel: grpc.aio.Channel, factory: RequestFactory, tally: Tally, stop_at: float,
-                        in_flight: int, timeout_s: float) -> None:
+                        in_flight: int, timeout_s: float, metadata: tuple[tuple[str, str], ...] = ()) -> None:
     """One StreamEvents stream with ``in_flight`` batches outstanding until ``stop_at``."""
     stream = channel.stream_stream(STREAM_METHOD, request_serializer=None,
-                                   response_deserializer=pb.StreamEventsResponse.FromString)(timeout=timeout_s + 3600)
+                                   response_deserializer=pb.StreamEventsResponse.FromString)(
+        timeout=timeout_s + 3600, metadata=metadata)
     window = asyncio.Semaphore(in_flight)
     started: dict[int, float] = {}
 
@@ -204,11 +225,12 @@ async def open_dispatcher(calls: Sequence[Call], factory: RequestFactory, tally:
 async def run(spec: LoadSpec) -> dict[str, Any]:
     """Warm up, measure for ``spec.duration_s`` (announcing the window), drain, and summarise."""
     factory = RequestFactory(run_id=spec.run_id, category=spec.category, batch=spec.batch)
-    channels = [grpc.aio.insecure_channel(spec.target, options=_CHANNEL_OPTIONS) for _ in range(spec.channels)]
+    channels = [spec.channel() for _ in range(spec.channels)]
     try:
         await asyncio.wait_for(asyncio.gather(*(ch.channel_ready() for ch in channels)), timeout=10)
-        calls = [ch.unary_unary(METHOD, request_serializer=None,
-                                response_deserializer=pb.UploadEventsResponse.FromString) for ch in channels]
+        calls = [functools.partial(ch.unary_unary(METHOD, request_serializer=None,
+                                                  response_deserializer=pb.UploadEventsResponse.FromString),
+                                   metadata=spec.metadata) for ch in channels]
         tally = Tally()
         start = time.monotonic()
         window_start = start + spec.warmup_s
@@ -219,8 +241,8 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
             drivers = [asyncio.create_task(open_dispatcher(calls, factory, tally, spec, stop_at, outstanding))]
         elif spec.stream:
             per_stream = max(1, spec.concurrency // len(channels))
-            drivers = [asyncio.create_task(stream_worker(ch, factory, tally, stop_at, per_stream, spec.timeout_s))
-                       for ch in channels]
+            drivers = [asyncio.create_task(stream_worker(ch, factory, tally, stop_at, per_stream, spec.timeout_s,
+                                                         spec.metadata)) for ch in channels]
         else:
             drivers = [asyncio.create_task(closed_worker(calls[i % len(calls)], factory, tally, stop_at,
                                                          spec.timeout_s)) for i in range(spec.concurrency)]
@@ -260,12 +282,17 @@ def _parse(argv: Sequence[str] | None) -> LoadSpec:
     p.add_argument("--max-outstanding", type=int, default=512, help="open loop: cap on RPCs in flight")
     p.add_argument("--stream", action="store_true", help="use StreamEvents: --concurrency batches spread over "
                    "one stream per channel")
+    p.add_argument("--ca-path", default="", help="TLS: the CA (PEM) that signed the server's certificate")
+    p.add_argument("--client-cert-path", default="", help="mTLS: this client's certificate chain (PEM)")
+    p.add_argument("--client-key-path", default="", help="mTLS: this client's private key (PEM)")
+    p.add_argument("--api-key", default="", help="sent as authorization: Bearer <key>")
     a = p.parse_args(argv)
     return LoadSpec(target=a.target, batch=a.batch, concurrency=a.concurrency,
                     channels=max(1, min(a.channels, a.concurrency if a.rate <= 0 else a.channels)),
                     warmup_s=a.warmup_s, duration_s=a.duration_s, category=a.category, run_id=a.run_id,
                     timeout_s=a.timeout_s, rate_rps=a.rate, max_outstanding=a.max_outstanding,
-                    stream=a.stream)
+                    stream=a.stream, ca_path=a.ca_path, client_cert_path=a.client_cert_path,
+                    client_key_path=a.client_key_path, api_key=a.api_key)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -76,10 +76,12 @@ class Managed:
         self._log.close()
 
 
-def wait_serving(target: str, proc: Managed, *, service: str, timeout_s: float = 30.0) -> None:
+def wait_serving(target: str, proc: Managed, *, service: str, timeout_s: float = 30.0,
+                 credentials: grpc.ChannelCredentials | None = None) -> None:
     """Wait until grpc.health.v1 says SERVING for ``service``; fail fast if the process exits."""
     deadline = time.monotonic() + timeout_s
-    with grpc.insecure_channel(target) as channel:
+    channel = grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
+    with channel:
         stub = health_pb2_grpc.HealthStub(channel)
         while time.monotonic() < deadline:
             if proc.process.poll() is not None:

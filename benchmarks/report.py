@@ -15,7 +15,8 @@ from typing import Any
 from benchmarks.records import Overload, Point, RunRecord, resource_exhausted_share
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Right-aligned columns under a header line."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     line = "  ".join(h.rjust(w) for h, w in zip(headers, widths, strict=True))
     out = [line, "-" * len(line)]
@@ -50,7 +51,7 @@ def venus_table(points: Sequence[Point]) -> str:
             f"{p.ratio:.2f}" if p.ceiling_eps else "-", _errors(v),
             v.verdict.text() if v.verdict else "-",
         ])
-    return _table(["batch", "conc", "events/s", "RPC/s", "p50ms", "p90ms", "p99ms", "CPUµs/ev", "RSS MiB",
+    return table(["batch", "conc", "events/s", "RPC/s", "p50ms", "p90ms", "p99ms", "CPUµs/ev", "RSS MiB",
                    "busy v/k/l/o", "÷ceiling", "errors", "in Kafka"], rows)
 
 
@@ -69,7 +70,7 @@ def ceiling_table(points: Sequence[Point]) -> str:
             f"{p.venus.cpu_us_per_event('broker'):.0f}" if p.venus else "",
             "/".join(f"{r.busy('others'):.2f}" if r else "-" for r in (t, b)),
         ])
-    return _table(["batch", "conc", "transport ev/s", "srv µs/ev", "load busy", "broker send ev/s", "batch ev/s",
+    return table(["batch", "conc", "transport ev/s", "srv µs/ev", "load busy", "broker send ev/s", "batch ev/s",
                    "producer µs/ev", "tansu µs/ev", "lower ceiling", "tansu µs/ev in Venus run", "others t/b"], rows)
 
 

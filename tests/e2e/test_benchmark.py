@@ -29,3 +29,16 @@ def test_a_tiny_benchmark_measures_venus_its_ceilings_and_streaming(tmp_path: Pa
     assert point["transport_ceiling"]["events_per_s"] > 0 and point["broker_ceiling"]["events_per_s"] > 0
     assert point["ratio_to_ceiling"] > 0
     assert document["stream"]["verified"]["ok"] is True
+
+
+def test_the_security_benchmark_measures_every_mode_beside_plaintext() -> None:
+    """Plaintext, TLS, mTLS and API keys each get served (no errors) and a CPU-per-RPC figure."""
+    run = subprocess.run(
+        [sys.executable, "-m", "benchmarks.security", "--rounds", "1", "--batch-sizes", "10", "--concurrency", "4",
+         "--duration-s", "1", "--warmup-s", "0.5"],
+        capture_output=True, text=True, timeout=280,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    rows = {line.split()[1]: line.split() for line in run.stdout.splitlines() if line.strip().startswith("10 ")}
+    assert set(rows) == {"plaintext", "api-key", "tls", "tls+api-key", "mtls+api-key"}
+    assert all(float(row[2].replace(",", "")) > 0 and row[-1] == "0" for row in rows.values())

@@ -1,0 +1,69 @@
+"""Per-connection limits enforced by gRPC's core, as a client sees them."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+
+from tests.conftest import StartVenus
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+
+
+def _request(category: str, event_id: str) -> pb.UploadEventsRequest:
+    return pb.UploadEventsRequest(meta=pb.BatchMeta(app_id="limits-app", category=category),
+                                  events=[pb.Event(id=event_id, payload=b"{}")])
+
+
+async def test_oversized_metadata_is_refused_with_resource_exhausted(start: StartVenus, category: str) -> None:
+    """Headers over max_metadata_bytes fail that call only; the connection goes on serving."""
+    venus = await start(max_metadata_bytes=4096)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        stub = pb_grpc.IngestServiceStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await stub.UploadEvents(_request(category, "big"), metadata=(("x-big", "a" * 5000),), timeout=5)
+        assert err.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert "metadata size" in (err.value.details() or "")
+        response = await stub.UploadEvents(_request(category, "small"), timeout=5)
+        assert response.code == pb.RESULT_CODE_ALL_SUCCESS
+
+
+async def test_connections_older_than_max_age_are_closed_so_clients_reconnect(start: StartVenus,
+                                                                             category: str) -> None:
+    """After max age plus grace a long stream ends UNAVAILABLE; unary calls meanwhile all succeed."""
+    venus = await start(max_connection_age_s=1, max_connection_age_grace_s=1)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        stub = pb_grpc.IngestServiceStub(channel)
+        stream = stub.StreamEvents(timeout=15)
+        await stream.write(pb.StreamEventsRequest(sequence=1, batch=_request(category, "s1")))
+        assert (await stream.read()).response.code == pb.RESULT_CODE_ALL_SUCCESS
+        answered = [await stub.UploadEvents(_request(category, f"u{n}"), timeout=5) for n in range(3)]
+        with pytest.raises(grpc.aio.AioRpcError) as ended:
+            await stream.read()  # the server ends the pinned stream: the client opens a new connection
+        assert ended.value.code() is grpc.StatusCode.UNAVAILABLE
+        assert "max connection age" in (ended.value.details() or "")
+        answered.append(await stub.UploadEvents(_request(category, "after"), timeout=5))
+    assert all(r.code == pb.RESULT_CODE_ALL_SUCCESS for r in answered)
+
+
+async def test_streams_beyond_the_per_connection_limit_wait_for_a_slot(start: StartVenus, category: str) -> None:
+    """With max_concurrent_streams=2 a third call on that connection waits; another connection is served."""
+    venus = await start(max_concurrent_streams=2)
+    target = f"127.0.0.1:{venus.port}"
+    async with grpc.aio.insecure_channel(target) as busy, \
+            grpc.aio.insecure_channel(target, options=[("grpc.use_local_subchannel_pool", 1)]) as other:
+        busy_stub = pb_grpc.IngestServiceStub(busy)
+        held = [busy_stub.StreamEvents(timeout=15) for _ in range(2)]
+        for n, stream in enumerate(held):
+            await stream.write(pb.StreamEventsRequest(sequence=1, batch=_request(category, f"held{n}")))
+            await stream.read()
+        with pytest.raises(grpc.aio.AioRpcError) as waited:
+            await busy_stub.UploadEvents(_request(category, "third"), timeout=1)
+        assert waited.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+        response = await pb_grpc.IngestServiceStub(other).UploadEvents(_request(category, "other"), timeout=5)
+        assert response.code == pb.RESULT_CODE_ALL_SUCCESS
+        for stream in held:
+            await stream.done_writing()
+        assert [await s.code() for s in held] == [grpc.StatusCode.OK, grpc.StatusCode.OK]
+        freed = await busy_stub.UploadEvents(_request(category, "freed"), timeout=5)
+        assert freed.code == pb.RESULT_CODE_ALL_SUCCESS
