@@ -23,10 +23,28 @@ OTHER_APPS = "_other"
 
 
 class _Bucket:
-    __slots__ = ("bytes", "events", "updated")
+    __slots__ = ("bytes", "bytes_per_s", "events", "events_per_s", "updated")
 
-    def __init__(self, events: float, nbytes: float, now: float) -> None:
-        self.events, self.bytes, self.updated = events, nbytes, now
+    def __init__(self, events_per_s: float, bytes_per_s: float, burst_s: float, now: float) -> None:
+        self.events_per_s, self.bytes_per_s = events_per_s, bytes_per_s
+        self.events, self.bytes, self.updated = events_per_s * burst_s, bytes_per_s * burst_s, now
+
+    def refill(self, burst_s: float, now: float) -> float:
+        """Add what the rates earned since the last call (up to the burst); the wait until both are positive."""
+        elapsed, self.updated = now - self.updated, now
+        wait_s = 0.0
+        if self.events_per_s:
+            self.events = min(self.events + elapsed * self.events_per_s, self.events_per_s * burst_s)
+            wait_s = max(wait_s, _wait_s(self.events, self.events_per_s))
+        if self.bytes_per_s:
+            self.bytes = min(self.bytes + elapsed * self.bytes_per_s, self.bytes_per_s * burst_s)
+            wait_s = max(wait_s, _wait_s(self.bytes, self.bytes_per_s))
+        return wait_s
+
+
+def _wait_s(tokens: float, rate: float) -> float:
+    # Until the bucket is above zero again, plus the time one token takes.
+    return 0.0 if tokens > 0 else (1 - tokens) / rate
 
 
 class Quotas:
@@ -35,6 +53,7 @@ class Quotas:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._events_per_s = settings.quota_events_per_s
         self._bytes_per_s = settings.quota_bytes_per_s
+        self._app_rates = settings.quota_rates()
         self._burst_s = settings.quota_burst_s
         self._per_category = settings.quota_per_category
         self._clock = clock
@@ -44,32 +63,32 @@ class Quotas:
     @property
     def enabled(self) -> bool:
         """True when any rate is set."""
-        return bool(self._events_per_s or self._bytes_per_s)
+        return bool(self._events_per_s or self._bytes_per_s or any(sum(r) for r in self._app_rates.values()))
 
     @property
     def counts_bytes(self) -> bool:
         """True when request sizes are limited (and so must be measured)."""
-        return bool(self._bytes_per_s)
+        return bool(self._bytes_per_s or any(b for _, b in self._app_rates.values()))
 
     def admit(self, app_id: str, category: str, *, events: int, nbytes: int) -> None:
         """Take a batch's cost from its buckets, or raise RESOURCE_EXHAUSTED saying when to come back."""
         now = self._clock()
-        bucket = self._bucket((app_id, category if self._per_category else ""), now)
-        wait_s = max(_refill(bucket, "events", self._events_per_s, self._burst_s, now),
-                     _refill(bucket, "bytes", self._bytes_per_s, self._burst_s, now))
-        bucket.updated = now
+        bucket = self._bucket(app_id, category if self._per_category else "", now)
+        wait_s = bucket.refill(self._burst_s, now)
         if wait_s > 0:
             metrics.THROTTLED_EVENTS.labels(self._label(app_id)).inc(events)
-            raise self._refusal(app_id, category, wait_s)
-        if self._events_per_s:
+            raise self._refusal(app_id, category, bucket, wait_s)
+        if bucket.events_per_s:
             bucket.events -= events
-        if self._bytes_per_s:
+        if bucket.bytes_per_s:
             bucket.bytes -= nbytes
 
-    def _bucket(self, key: tuple[str, str], now: float) -> _Bucket:
+    def _bucket(self, app_id: str, category: str, now: float) -> _Bucket:
+        key = (app_id, category)
         bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = _Bucket(self._events_per_s * self._burst_s, self._bytes_per_s * self._burst_s, now)
+            events_per_s, bytes_per_s = self._app_rates.get(app_id, (self._events_per_s, self._bytes_per_s))
+            bucket = _Bucket(events_per_s, bytes_per_s, self._burst_s, now)
             self._buckets[key] = bucket
             if len(self._buckets) > _MAX_BUCKETS:
                 self._buckets.popitem(last=False)
@@ -77,13 +96,13 @@ class Quotas:
             self._buckets.move_to_end(key)
         return bucket
 
-    def _refusal(self, app_id: str, category: str, wait_s: float) -> RequestError:
+    def _refusal(self, app_id: str, category: str, bucket: _Bucket, wait_s: float) -> RequestError:
         subject = f"app_id:{app_id}" + (f"/category:{category}" if self._per_category else "")
         limits = []
-        if self._events_per_s:
-            limits.append(f"{self._events_per_s:g} events/s")
-        if self._bytes_per_s:
-            limits.append(f"{self._bytes_per_s:g} bytes/s")
+        if bucket.events_per_s:
+            limits.append(f"{bucket.events_per_s:g} events/s")
+        if bucket.bytes_per_s:
+            limits.append(f"{bucket.bytes_per_s:g} bytes/s")
         description = f"over the quota of {' and '.join(limits)} per Venus instance"
         return RequestError(Reason.QUOTA_EXCEEDED,
                             f"{subject} is {description}; retry in {wait_s:.2f} s",
@@ -96,12 +115,3 @@ class Quotas:
             self._app_labels.add(app_id)
             return app_id
         return OTHER_APPS
-
-
-def _refill(bucket: _Bucket, kind: str, rate: float, burst_s: float, now: float) -> float:
-    """Add what ``rate`` earned since the last update (up to the burst); the wait until positive."""
-    if not rate:
-        return 0.0
-    tokens = min(getattr(bucket, kind) + (now - bucket.updated) * rate, rate * burst_s)
-    setattr(bucket, kind, tokens)
-    return 0.0 if tokens > 0 else (-tokens / rate) + 1 / rate

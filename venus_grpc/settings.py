@@ -77,6 +77,7 @@ class Settings:
     quota_bytes_per_s: float = 0.0  # request bytes per app and process; 0: no quota
     quota_burst_s: float = 1.0  # a bucket holds this many seconds of its rate
     quota_per_category: bool = False  # one bucket per app and category instead of per app
+    quota_app_overrides: frozenset[str] = frozenset()  # "app_id=EVENTS_PER_S[/BYTES_PER_S]" entries
 
     # --- batch and event limits
     max_events_per_batch: int = 1000
@@ -152,9 +153,17 @@ class Settings:
             value = getattr(self, name)
             _check(value, name, value >= 0, "zero (none) or a positive number")
         self._check_security()
+        for entry in self.quota_app_overrides:
+            _check(entry, "quota_app_overrides", _quota_override(entry) is not None,
+                   "app_id=EVENTS_PER_S or app_id=EVENTS_PER_S/BYTES_PER_S (0: no limit), comma separated")
         _check(self.log_level, "log_level",
                self.log_level.upper() in {"DEBUG", "INFO", "WARNING", "ERROR"}, "DEBUG, INFO, WARNING or ERROR")
 
+
+    def quota_rates(self) -> dict[str, tuple[float, float]]:
+        """Per-app (events/s, bytes/s) from ``quota_app_overrides``; other apps get the default rates."""
+        parsed = (_quota_override(entry) for entry in self.quota_app_overrides)
+        return dict(override for override in parsed if override is not None)
 
     @property
     def tls(self) -> bool:
@@ -245,6 +254,16 @@ def field_help() -> dict[str, str]:
         f.name: f"env {_ENV_PREFIX}{f.name.upper()} (default: {_shown_default(f.default)})"
         for f in dataclasses.fields(Settings)
     }
+
+
+def _quota_override(entry: str) -> tuple[str, tuple[float, float]] | None:
+    app_id, _, rates = entry.partition("=")
+    events, _, nbytes = rates.partition("/")
+    try:
+        parsed = (float(events), float(nbytes or 0))
+    except ValueError:
+        return None
+    return (app_id.strip(), parsed) if app_id.strip() and min(parsed) >= 0 else None
 
 
 def _shown_default(value: object) -> str:

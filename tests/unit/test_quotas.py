@@ -7,7 +7,7 @@ import pytest
 
 from venus_grpc.errors import RequestError
 from venus_grpc.quotas import Quotas
-from venus_grpc.settings import load_settings
+from venus_grpc.settings import SettingsError, load_settings
 
 
 class Clock:
@@ -73,3 +73,23 @@ def test_bytes_are_limited_too_and_named_in_the_violation() -> None:
     with pytest.raises(RequestError) as refused:
         quotas.admit("app", "C", events=1, nbytes=10)
     assert refused.value.quota_violations == (("app_id:app", "over the quota of 1000 bytes/s per Venus instance"),)
+
+
+def test_an_app_override_replaces_the_default_rates_for_that_app_only() -> None:
+    """quota_app_overrides gives one app its own rate (0: unlimited) while others keep the default."""
+    clock = Clock()
+    quotas = _quotas(clock, quota_events_per_s=1, quota_app_overrides=frozenset({"big=1000", "free=0"}))
+    quotas.admit("big", "C", events=900, nbytes=0)
+    quotas.admit("big", "C", events=1, nbytes=0)
+    for _ in range(3):
+        quotas.admit("free", "C", events=10_000, nbytes=0)
+    quotas.admit("small", "C", events=1, nbytes=0)
+    with pytest.raises(RequestError) as refused:
+        quotas.admit("small", "C", events=1, nbytes=0)
+    assert "1 events/s" in refused.value.message
+
+
+def test_a_malformed_override_names_the_setting() -> None:
+    """An override that is not app=rate fails at startup."""
+    with pytest.raises(SettingsError, match="VENUS_QUOTA_APP_OVERRIDES"):
+        load_settings(environ={"VENUS_QUOTA_APP_OVERRIDES": "big=lots"})
