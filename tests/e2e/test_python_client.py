@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from tests.conftest import StartVenus
 from tests.kafka_helpers import TopicReader, event_ids
 from venus_client import (
+    BufferConfig,
     Event,
     EventData,
     Meta,
@@ -181,6 +182,26 @@ async def test_the_sync_client_uploads_within_the_callers_trace(
         assert message.key == b"device-7", "the upload's meta was not merged over the default meta"
         assert message.headers["traceparent"].split("-")[1] == format(trace_id, "032x")
         assert "request_id=req-sync" in message.headers["baggage"]
+
+
+async def test_the_sync_client_emits_in_batches_and_close_sends_everything(
+    venus: Venus, category: str, topic_reader: TopicReader
+) -> None:
+    """Blocking code emits one event at a time; batches go out in the background and close loses nothing."""
+    ids = [f"sync-emit-{n}" for n in range(250)]
+
+    def blocking_emitter() -> tuple[int, int]:
+        with SyncVenusClient(f"127.0.0.1:{venus.port}", default_meta=_meta(category),
+                             buffer=BufferConfig(max_batch_events=100, linger_s=5)) as client:
+            for event in _events(*ids):
+                assert client.emit(event)
+            client.flush()
+            return client.counters.sent_ok, client.counters.batches
+
+    sent_ok, batches = await asyncio.to_thread(blocking_emitter)
+    assert (sent_ok, batches) == (250, 3)  # 100 + 100 + the 50 that flush() sent without waiting out linger
+    messages = await topic_reader.read_all(f"to_analyzer__0.{category}")
+    assert sorted(m.value["event"]["id"] for m in messages) == sorted(ids)
 
 
 def test_only_retryable_events_are_sent_again_with_their_ids() -> None:

@@ -4,7 +4,8 @@ It runs a :class:`VenusClient` on a private event loop in a daemon thread instea
 synchronous API, so that there is one implementation of retries, backoff and outcomes to get right,
 not two; and because the loop is private, it also works when the calling thread already runs a loop
 of its own (where ``asyncio.run`` would fail). The caller's OpenTelemetry context is carried over to
-the loop thread for each upload.
+the loop thread for each upload. ``emit`` feeds the same batching buffer as the asynchronous
+client; its ``on_outcomes`` hook runs on the loop thread.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Literal, TypeVar
 import grpc
 from opentelemetry import context as otel_context
 
+from venus_client.buffer import BufferConfig, BufferCounters, OutcomesHook
 from venus_client.client import EventLike, MetaLike, VenusClient
 from venus_client.model import UploadResult
 from venus_client.retry import RetryPolicy
@@ -31,15 +33,16 @@ class SyncVenusClient:
     def __init__(self, target: str, *, credentials: grpc.ChannelCredentials | None = None,
                  api_key: str | None = None, default_meta: MetaLike | None = None, deadline_s: float = 10.0,
                  compression: Literal["gzip"] | None = None, retry: RetryPolicy | None = None,
-                 channel_options: Sequence[tuple[str, str | int]] = ()) -> None:
+                 channel_options: Sequence[tuple[str, str | int]] = (), buffer: BufferConfig | None = None,
+                 on_outcomes: OutcomesHook | None = None) -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="venus-client", daemon=True)
         self._thread.start()
 
         async def build() -> VenusClient:  # grpc.aio channels belong to the loop they are made on
             return VenusClient(target, credentials=credentials, api_key=api_key, default_meta=default_meta,
-                               deadline_s=deadline_s,
-                               compression=compression, retry=retry, channel_options=channel_options)
+                               deadline_s=deadline_s, compression=compression, retry=retry,
+                               channel_options=channel_options, buffer=buffer, on_outcomes=on_outcomes)
 
         self._client = self._run(build)
 
@@ -65,8 +68,24 @@ class SyncVenusClient:
 
         return self._run(upload)
 
+    def emit(self, event: EventLike) -> bool:
+        """Queue one event for a background batch upload; under ``"block"`` wait for room in the queue.
+
+        Answers False when the event was dropped (queue full under ``"drop"``, counted in ``counters``).
+        """
+        return self._run(lambda: self._client.emit_wait(event))
+
+    def flush(self) -> None:
+        """Block until every emitted event has been uploaded and has its outcome."""
+        self._run(self._client.flush)
+
+    @property
+    def counters(self) -> BufferCounters:
+        """Live counts of emitted events: sent OK, rejected, failed, dropped (and batches sent)."""
+        return self._client.counters
+
     def close(self) -> None:
-        """Close the channel and stop the loop thread; safe to call twice."""
+        """Send what is queued, close the channel and stop the loop thread; safe to call twice."""
         if not self._loop.is_running():
             return
         self._run(self._client.close)
