@@ -111,6 +111,7 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.so_reuseport", int(settings.reuse_port)),
+            *_connection_age_options(settings),
         ],
     )
     servicer = IngestServicer(
@@ -152,6 +153,15 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
         venus._log_ship_task = asyncio.create_task(venus._log_shipper.run(), name="venus-log-shipper")
     log.info("listening", port=port, metrics_port=venus.metrics_port, kafka=settings.kafka_bootstrap)
     return venus
+
+
+def _connection_age_options(settings: Settings) -> list[tuple[str, int]]:
+    # A gRPC client keeps its connection for good, so new pods behind a Service would get no
+    # traffic from existing clients: a GOAWAY after max_connection_age_s makes them reconnect.
+    if not settings.max_connection_age_s:
+        return []
+    return [("grpc.max_connection_age_ms", int(settings.max_connection_age_s * 1000)),
+            ("grpc.max_connection_age_grace_ms", int(settings.max_connection_age_grace_s * 1000))]
 
 
 async def _connect(venus: Venus) -> None:

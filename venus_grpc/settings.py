@@ -48,6 +48,8 @@ class Settings:
     shutdown_grace_s: float = 20.0
     workers: int = 0  # `venus serve` worker processes; 0: one per core
     reuse_port: bool = False  # SO_REUSEPORT, set for workers so that they share the port
+    max_connection_age_s: float = 0.0  # 0: connections live as long as clients keep them
+    max_connection_age_grace_s: float = 30.0
 
     # --- batch and event limits
     max_events_per_batch: int = 1000
@@ -101,6 +103,9 @@ class Settings:
         for name in ("shutdown_grace_s", "max_clock_skew_s", "publish_timeout_s", "kafka_connect_retry_s"):
             value = getattr(self, name)
             _check(value, name, value > 0, "a positive number of seconds")
+        for name in ("max_connection_age_s", "max_connection_age_grace_s"):
+            value = getattr(self, name)
+            _check(value, name, value >= 0, "zero (no limit) or more seconds")
         _check(self.workers, "workers", self.workers >= 0, "zero (one per core) or more worker processes")
         _check(self.max_events_in_flight, "max_events_in_flight",
                self.max_events_in_flight >= self.max_events_per_batch,
@@ -177,8 +182,56 @@ def _check(value: object, key: str, ok: bool, expected: str) -> None:
 
 
 def field_help() -> dict[str, str]:
-    """One line per setting for ``--help``: its environment variable and default."""
-    return {
-        f.name: f"env {_ENV_PREFIX}{f.name.upper()} (default: {f.default!r})"
-        for f in dataclasses.fields(Settings)
-    }
+    """One line per setting for ``--help``: what it does, its environment variable and default."""
+    lines = {}
+    for f in dataclasses.fields(Settings):
+        where = f"env {_ENV_PREFIX}{f.name.upper()} (default: {f.default!r})"
+        lines[f.name] = f"{HELP[f.name]}; {where}" if f.name in HELP else where
+    return lines
+
+
+# What each setting does, in a few words: shown by ``--help`` and in the Helm chart's values.yaml
+# (scripts/gen_chart.py refuses a setting without one).
+HELP: Mapping[str, str] = {
+    "host": "gRPC listen address",
+    "port": "gRPC listen port",
+    "metrics_host": "/metrics listen address",
+    "metrics_enabled": "serve Prometheus /metrics",
+    "metrics_port": "/metrics port (0: any free port)",
+    "max_message_bytes": "largest gRPC request",
+    "trusted_proxies": "CIDRs whose x-forwarded-for is believed",
+    "shutdown_grace_s": "time in-flight RPCs get to finish on SIGTERM",
+    "workers": "worker processes sharing the port (0: one per core)",
+    "reuse_port": "SO_REUSEPORT (set for workers by venus serve)",
+    "max_connection_age_s": "close client connections (GOAWAY) after this long so that clients rebalance (0: never)",
+    "max_connection_age_grace_s": "time RPCs on a connection closed for its age get to finish",
+    "max_events_per_batch": "events per request",
+    "max_event_payload_bytes": "payload size per event",
+    "max_event_id_chars": "event id length",
+    "max_clock_skew_s": "how far in the future occurred_at may be",
+    "max_events_in_flight": "events one process works on at once; beyond it RESOURCE_EXHAUSTED",
+    "max_concurrent_rpcs": "RPCs one process serves at once; beyond it gRPC answers RESOURCE_EXHAUSTED",
+    "max_batches_in_flight_per_stream": "batches of one StreamEvents stream processed at once",
+    "allowed_categories": "allow-list of categories (empty: any well-formed one)",
+    "kafka_bootstrap": "Kafka bootstrap servers",
+    "kafka_client_id": "Kafka client id",
+    "topic_template": "topic per category; contains {category}",
+    "kafka_linger_ms": "producer batching delay",
+    "kafka_max_batch_bytes": "producer batch size, also the largest message published",
+    "kafka_compression": "producer compression",
+    "kafka_request_timeout_ms": "Kafka request timeout",
+    "kafka_connect_retry_s": "pause between Kafka connection attempts",
+    "publish_timeout_s": "longest wait for acknowledgements (also bounded by the RPC deadline)",
+    "geoip_db_path": "MaxMind City .mmdb (empty: the bundled GeoLite2-City)",
+    "geoip_cache_size": "LRU entries in front of the GeoIP database",
+    "service_name": "service name in logs and traces",
+    "traces_exporter": "span export (also OTEL_TRACES_EXPORTER)",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "log_format": "log line format",
+    "log_shipping": "also produce every log line to logs_topic, keyed by trace id",
+    "logs_topic": "Kafka topic of shipped log lines",
+    "logs_kafka_bootstrap": "Kafka cluster for shipped logs (empty: kafka_bootstrap)",
+    "log_ship_queue_size": "log lines waiting to be shipped; beyond it they are dropped",
+    "debug_app_ids": "apps whose requests are logged at DEBUG",
+    "debug_device_ids": "devices whose requests are logged at DEBUG",
+}
