@@ -56,6 +56,8 @@ class Venus:
     metrics_port: int | None = None
     kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _metrics_server: Any = None
+    health_server: grpc.aio.Server | None = None  # plaintext, health only: see Settings.health_port
+    health_port: int | None = None
     _connect_task: asyncio.Task[None] | None = None
     _key_watch_task: asyncio.Task[None] | None = None
     _stopped: bool = False
@@ -75,6 +77,8 @@ class Venus:
         if self.servicer is not None:
             await self.servicer.drain(quiet_s=_DRAIN_QUIET_S, timeout_s=grace_s)
         await self.server.stop(max(deadline - loop.time(), 1.0))
+        if self.health_server is not None:
+            await self.health_server.stop(None)
         for task in (self._connect_task, self._key_watch_task):
             if task is not None:
                 task.cancel()
@@ -145,6 +149,8 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     await server.start()
     venus = Venus(settings=settings, server=server, port=port, health=health_servicer,
                   publisher=publisher, geo=geo, tracer_provider=tracer_provider, servicer=servicer)
+    if settings.health_port:
+        venus.health_server, venus.health_port = await _start_health_server(settings, health_servicer)
     if settings.metrics_enabled:
         venus._metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
         venus.metrics_port = venus._metrics_server.server_port
@@ -158,6 +164,16 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
         venus._log_ship_task = asyncio.create_task(venus._log_shipper.run(), name="venus-log-shipper")
     log.info("listening", port=port, metrics_port=venus.metrics_port, kafka=settings.kafka_bootstrap)
     return venus
+
+
+async def _start_health_server(settings: Settings, servicer: health.aio.HealthServicer) -> tuple[grpc.aio.Server, int]:
+    # Kubernetes' native gRPC probe speaks plaintext only: with TLS on the main port, probes need a
+    # port of their own. It serves the same health statuses and nothing else.
+    server = grpc.aio.server(options=[("grpc.so_reuseport", int(settings.reuse_port))])  # workers share it
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    port = server.add_insecure_port(f"{settings.host}:{settings.health_port}")
+    await server.start()
+    return server, port
 
 
 async def _connect(venus: Venus) -> None:

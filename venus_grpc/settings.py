@@ -47,6 +47,7 @@ class Settings:
     metrics_host: str = "0.0.0.0"
     metrics_enabled: bool = True
     metrics_port: int = 9464  # 0: any free port
+    health_port: int = 0  # a plaintext port serving grpc.health.v1 only, for probes when TLS is on; 0: none
     max_message_bytes: int = 4 * 1024 * 1024
     trusted_proxies: tuple[IPNetwork, ...] = ()
     shutdown_grace_s: float = 20.0
@@ -128,6 +129,7 @@ class Settings:
     def __post_init__(self) -> None:
         _check(self.port, "port", 0 <= self.port <= 65535, "a TCP port (0-65535)")
         _check(self.metrics_port, "metrics_port", 0 <= self.metrics_port <= 65535, "a TCP port (0-65535)")
+        _check(self.health_port, "health_port", 0 <= self.health_port <= 65535, "a TCP port (0: none)")
         for name in ("max_message_bytes", "max_events_per_batch", "max_event_payload_bytes", "max_event_id_chars",
                      "max_events_in_flight", "max_batches_in_flight_per_stream", "max_concurrent_rpcs",
                      "kafka_max_batch_bytes", "log_ship_queue_size", "kafka_request_timeout_ms", "geoip_cache_size"):
@@ -249,11 +251,83 @@ def _check(value: object, key: str, ok: bool, expected: str) -> None:
 
 
 def field_help() -> dict[str, str]:
-    """One line per setting for ``--help``: its environment variable and default."""
-    return {
-        f.name: f"env {_ENV_PREFIX}{f.name.upper()} (default: {_shown_default(f.default)})"
-        for f in dataclasses.fields(Settings)
-    }
+    """One line per setting for ``--help``: what it does, its environment variable and default."""
+    lines = {}
+    for f in dataclasses.fields(Settings):
+        where = f"env {_ENV_PREFIX}{f.name.upper()} (default: {_shown_default(f.default)})"
+        lines[f.name] = f"{HELP[f.name]}; {where}" if f.name in HELP else where
+    return lines
+
+
+# What each setting does, in a few words: shown by ``--help`` and in the Helm chart's values.yaml
+# (scripts/gen_chart.py refuses a setting without one).
+HELP: Mapping[str, str] = {
+    "host": "gRPC listen address",
+    "port": "gRPC listen port",
+    "metrics_host": "/metrics listen address",
+    "metrics_enabled": "serve Prometheus /metrics",
+    "metrics_port": "/metrics port (0: any free port)",
+    "health_port": "plaintext port serving only grpc.health.v1, for kubelet probes when TLS is on (0: none)",
+    "max_message_bytes": "largest gRPC request",
+    "trusted_proxies": "CIDRs whose x-forwarded-for is believed",
+    "shutdown_grace_s": "time in-flight RPCs get to finish on SIGTERM",
+    "workers": "worker processes sharing the port (0: one per core)",
+    "reuse_port": "SO_REUSEPORT (set for workers by venus serve)",
+    "tls_cert_path": "PEM certificate chain of the gRPC port (set: TLS); re-read when it changes",
+    "tls_key_path": "PEM private key of tls_cert_path",
+    "tls_client_ca_path": "PEM CA that must have signed every client's certificate (set: mTLS)",
+    "max_concurrent_streams": "calls at once on one HTTP/2 connection",
+    "max_metadata_bytes": "request headers of one call; beyond it RESOURCE_EXHAUSTED",
+    "keepalive_time_s": "Venus pings an idle connection this often to find dead clients",
+    "keepalive_timeout_s": "a connection whose ping is not answered within this is closed",
+    "keepalive_min_ping_interval_s": "clients pinging more often than this get GOAWAY (too_many_pings)",
+    "keepalive_permit_without_calls": "accept client pings on a connection with no call open",
+    "max_connection_idle_s": "close connections with no call for this long (0: never)",
+    "max_connection_age_s": "close client connections (GOAWAY) after this long so that clients rebalance (0: never)",
+    "max_connection_age_grace_s": "time RPCs on a connection closed for its age get to finish",
+    "api_keys_path": "TOML file of API key hashes and their grants (empty: no key needed)",
+    "api_keys_reload_s": "how often the API keys file is checked for changes",
+    "public_services": "gRPC services callable without an API key",
+    "quota_events_per_s": "events per second per app and process (0: no quota)",
+    "quota_bytes_per_s": "request bytes per second per app and process (0: no quota)",
+    "quota_burst_s": "a quota bucket holds this many seconds of its rate",
+    "quota_per_category": "one quota bucket per app and category instead of per app",
+    "quota_app_overrides": "app_id=EVENTS_PER_S[/BYTES_PER_S] entries: an app's own rates (0: unlimited)",
+    "max_events_per_batch": "events per request",
+    "max_event_payload_bytes": "payload size per event",
+    "max_event_id_chars": "event id length",
+    "max_clock_skew_s": "how far in the future occurred_at may be",
+    "max_events_in_flight": "events one process works on at once; beyond it RESOURCE_EXHAUSTED",
+    "max_concurrent_rpcs": "RPCs one process serves at once; beyond it gRPC answers RESOURCE_EXHAUSTED",
+    "max_batches_in_flight_per_stream": "batches of one StreamEvents stream processed at once",
+    "allowed_categories": "allow-list of categories (empty: any well-formed one)",
+    "kafka_bootstrap": "Kafka bootstrap servers",
+    "kafka_client_id": "Kafka client id",
+    "topic_template": "topic per category; contains {category}",
+    "kafka_linger_ms": "producer batching delay",
+    "kafka_max_batch_bytes": "producer batch size, also the largest message published",
+    "kafka_compression": "producer compression",
+    "kafka_request_timeout_ms": "Kafka request timeout",
+    "kafka_connect_retry_s": "pause between Kafka connection attempts",
+    "publish_timeout_s": "longest wait for acknowledgements (also bounded by the RPC deadline)",
+    "kafka_security_protocol": "how Venus talks to Kafka: PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL",
+    "kafka_sasl_mechanism": "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512",
+    "kafka_sasl_username": "SASL user name",
+    "kafka_sasl_password": "SASL password (kept out of logs)",
+    "kafka_ssl_ca_path": "PEM CA of the Kafka brokers (empty: the system's CAs)",
+    "geoip_db_path": "MaxMind City .mmdb (empty: the bundled GeoLite2-City)",
+    "geoip_cache_size": "LRU entries in front of the GeoIP database",
+    "service_name": "service name in logs and traces",
+    "traces_exporter": "span export (also OTEL_TRACES_EXPORTER)",
+    "log_level": "DEBUG, INFO, WARNING or ERROR",
+    "log_format": "log line format",
+    "log_shipping": "also produce every log line to logs_topic, keyed by trace id",
+    "logs_topic": "Kafka topic of shipped log lines",
+    "logs_kafka_bootstrap": "Kafka cluster for shipped logs (empty: kafka_bootstrap)",
+    "log_ship_queue_size": "log lines waiting to be shipped; beyond it they are dropped",
+    "debug_app_ids": "apps whose requests are logged at DEBUG",
+    "debug_device_ids": "devices whose requests are logged at DEBUG",
+}
 
 
 def _quota_override(entry: str) -> tuple[str, tuple[float, float]] | None:

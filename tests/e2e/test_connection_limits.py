@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import StartVenus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+
+SERVING = health_pb2.HealthCheckResponse.SERVING
 
 
 def _request(category: str, event_id: str) -> pb.UploadEventsRequest:
@@ -44,6 +49,18 @@ async def test_connections_older_than_max_age_are_closed_so_clients_reconnect(st
         assert "max connection age" in (ended.value.details() or "")
         answered.append(await stub.UploadEvents(_request(category, "after"), timeout=5))
     assert all(r.code == pb.RESULT_CODE_ALL_SUCCESS for r in answered)
+
+
+async def test_an_idle_old_connection_is_closed_and_the_client_reconnects(start: StartVenus) -> None:
+    """Past max_connection_age_s the server sends GOAWAY: the channel leaves READY, then reconnects on the next call."""
+    venus = await start(max_connection_age_s=0.5, max_connection_age_grace_s=0.5)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        health = health_pb2_grpc.HealthStub(channel)
+        assert (await health.Check(health_pb2.HealthCheckRequest(), timeout=5)).status == SERVING
+        assert channel.get_state() is grpc.ChannelConnectivity.READY
+        await asyncio.wait_for(channel.wait_for_state_change(grpc.ChannelConnectivity.READY), timeout=15)
+        assert channel.get_state() is not grpc.ChannelConnectivity.READY
+        assert (await health.Check(health_pb2.HealthCheckRequest(), timeout=5)).status == SERVING
 
 
 async def test_streams_beyond_the_per_connection_limit_wait_for_a_slot(start: StartVenus, category: str) -> None:

@@ -13,12 +13,14 @@ from pathlib import Path
 import grpc
 import pytest
 import trustme
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.conftest import StartVenus
 from venus_client import EventData, Meta, OutcomeStatus, VenusClient
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.devbroker import free_port
 
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 _CALL_TIMEOUT_S = 5
@@ -173,3 +175,17 @@ async def test_a_half_rotated_pair_keeps_the_previous_certificate(start: StartVe
     os.replace(new_cert, cert_path)  # the key of this certificate never arrives
     response = await _upload(venus, _credentials(ca), category)
     assert response.code == pb.RESULT_CODE_ALL_SUCCESS
+
+
+async def test_probes_get_plaintext_health_on_the_health_port_of_a_tls_server(start: StartVenus, ca: trustme.CA,
+                                                                             tmp_path: Path) -> None:
+    """With TLS on, the health port answers grpc.health.v1 in plaintext (as the kubelet probes) and nothing else."""
+    cert_path, key_path = _write_server_files(ca, tmp_path)
+    venus = await start(tls_cert_path=str(cert_path), tls_key_path=str(key_path), health_port=free_port())
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.health_port}") as channel:
+        reply = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="venus.v1.IngestService"), timeout=5)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await pb_grpc.IngestServiceStub(channel).UploadEvents(_request("ANY"), timeout=5)
+        assert err.value.code() is grpc.StatusCode.UNIMPLEMENTED

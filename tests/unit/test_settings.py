@@ -190,3 +190,12 @@ def test_server_options_carry_the_connection_limits() -> None:
     assert options["grpc.max_connection_age_grace_ms"] == 30_000
     assert "grpc.max_connection_idle_ms" not in options
     assert options["grpc.max_concurrent_streams"] == 100
+
+
+def test_serve_help_says_what_each_setting_does(capsys: pytest.CaptureFixture[str]) -> None:
+    """`venus serve --help` gives each flag its meaning, its environment variable and its default."""
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--max-connection-age-s VALUE close client connections (GOAWAY) after this long" in help_text
+    assert "env VENUS_MAX_CONNECTION_AGE_S (default: 600.0)" in help_text

@@ -1,0 +1,1 @@
+"""The deployment artefacts: the Helm chart and the container image."""

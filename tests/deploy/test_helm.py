@@ -1,0 +1,250 @@
+"""The Helm chart: lints, renders valid Kubernetes objects, and runs Venus the way production needs."""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from tests.deploy.conftest import config_sample
+from tests.deploy.helm import CHART, KUBERNETES_VERSION, ROOT, Helm, find
+from venus_grpc.settings import Settings, load_settings
+
+Manifests = list[dict[str, Any]]
+# Not part of Kubernetes: the Prometheus operator's CRD, checked field by field below instead.
+CUSTOM_KINDS = {"ServiceMonitor"}
+STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+                   "app.kubernetes.io/managed-by", "helm.sh/chart")
+
+
+def _container(manifests: Manifests) -> dict[str, Any]:
+    return find(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
+
+
+def _env(manifests: Manifests) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in _container(manifests).get("env", [])}
+
+
+def _values(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "values.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("values", ["default", "full"])
+def test_helm_lint_passes(helm: Helm, full_values: Path, values: str) -> None:
+    """`helm lint --strict` finds nothing to warn about, with default values and with every option on."""
+    files = ["--values", str(full_values)] if values == "full" else []
+    done = helm.run("lint", "--strict", str(CHART), "--kube-version", KUBERNETES_VERSION, *files)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("values", ["default", "full"])
+def test_every_manifest_is_a_valid_kubernetes_object(request: pytest.FixtureRequest, values: str) -> None:
+    """Each rendered object validates against the Kubernetes schemas, strictly (no unknown field)."""
+    manifests: Manifests = request.getfixturevalue(f"{values}_manifests")
+    for manifest in manifests:
+        if manifest["kind"] in CUSTOM_KINDS:
+            continue
+        try:
+            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as exc:
+            pytest.fail(f"{manifest['kind']} {manifest['metadata']['name']}: {str(exc).splitlines()[0]}")
+
+
+def test_default_values_render_a_production_set(default_manifests: Manifests) -> None:
+    """By default: Deployment, Service, ConfigMap, ServiceAccount, autoscaler and disruption budget."""
+    kinds = sorted(m["kind"] for m in default_manifests)
+    assert kinds == ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "PodDisruptionBudget", "Service",
+                     "ServiceAccount"]
+
+
+def test_every_option_renders_its_object(full_manifests: Manifests) -> None:
+    """With everything on, the headless Service, ServiceMonitor and NetworkPolicy appear too."""
+    headless = find(full_manifests, "Service", "venus-prod-headless")
+    assert headless["spec"]["clusterIP"] == "None"
+    assert [p["name"] for p in headless["spec"]["ports"]] == ["grpc"]
+    monitor = find(full_manifests, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s",
+                                             "scrapeTimeout": "10s"}]
+    assert monitor["metadata"]["labels"]["release"] == "prometheus"
+    policy = find(full_manifests, "NetworkPolicy")
+    assert [rule["ports"][0]["port"] for rule in policy["spec"]["ingress"]] == ["grpc", "metrics"]
+
+
+def test_every_object_carries_the_standard_labels(full_manifests: Manifests) -> None:
+    """Every object has the app.kubernetes.io labels, and the selectors pick the pods."""
+    for manifest in full_manifests:
+        labels = manifest["metadata"]["labels"]
+        assert all(key in labels for key in STANDARD_LABELS), (manifest["kind"], labels)
+    deployment = find(full_manifests, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
+    for service in (m for m in full_manifests if m["kind"] == "Service"):
+        assert service["spec"]["selector"].items() <= pod_labels.items()
+    assert pod_labels["cost-center"] == "analytics"
+
+
+def test_probes_are_native_grpc_health_checks(default_manifests: Manifests) -> None:
+    """Startup, readiness and liveness call grpc.health.v1 on the gRPC port; readiness asks for the service."""
+    container = _container(default_manifests)
+    port = next(p["containerPort"] for p in container["ports"] if p["name"] == "grpc")
+    assert port == Settings().port
+    assert container["readinessProbe"]["grpc"] == {"port": port, "service": "venus.v1.IngestService"}
+    assert container["livenessProbe"]["grpc"] == {"port": port, "service": ""}
+    startup = container["startupProbe"]
+    assert startup["grpc"] == {"port": port, "service": ""}
+    assert startup["periodSeconds"] * startup["failureThreshold"] >= 120, "Kafka may take a while to connect"
+
+
+def test_with_tls_the_probes_use_the_plaintext_health_port(full_manifests: Manifests) -> None:
+    """The kubelet's gRPC probe speaks plaintext only, so with TLS on it asks Venus's health-only port."""
+    container = _container(full_manifests)
+    health_port = int(find(full_manifests, "ConfigMap")["data"]["VENUS_HEALTH_PORT"])
+    assert {"name": "health", "containerPort": health_port, "protocol": "TCP"} in container["ports"]
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["grpc"]["port"] == health_port
+
+
+@pytest.mark.parametrize("values", ["default", "full"])
+def test_termination_grace_outlasts_the_pre_stop_pause_and_the_shutdown_grace(
+        request: pytest.FixtureRequest, full_values: Path, values: str) -> None:
+    """SIGKILL comes after the preStop pause, Venus's shutdown grace and the supervisor's 5 s kill margin."""
+    manifests: Manifests = request.getfixturevalue(f"{values}_manifests")
+    pod = find(manifests, "Deployment")["spec"]["template"]["spec"]
+    pause = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
+    config = yaml.safe_load(full_values.read_text())["config"] if values == "full" else {}
+    grace = float(config.get("shutdownGraceS", Settings().shutdown_grace_s))
+    assert pause >= 5
+    assert pod["terminationGracePeriodSeconds"] > pause + grace + 5
+
+
+def test_a_too_short_termination_grace_is_refused(helm: Helm, tmp_path: Path) -> None:
+    """terminationGracePeriodSeconds below pause + shutdown grace fails the render, naming the minimum."""
+    done = helm.template(_values(tmp_path, "terminationGracePeriodSeconds: 20\n"), expect_ok=False)
+    assert done.returncode != 0
+    assert "terminationGracePeriodSeconds=20 is too short: at least" in done.stderr
+    assert "= 35" in done.stderr
+
+
+def test_a_service_monitor_without_metrics_is_refused(helm: Helm, tmp_path: Path) -> None:
+    """Asking for a ServiceMonitor while /metrics is off fails the render rather than scrape nothing."""
+    done = helm.template(_values(tmp_path, "serviceMonitor:\n  enabled: true\nconfig:\n  metricsEnabled: false\n"),
+                         expect_ok=False)
+    assert done.returncode != 0
+    assert "serviceMonitor.enabled needs config.metricsEnabled" in done.stderr
+
+
+def test_the_container_is_locked_down(default_manifests: Manifests) -> None:
+    """Non-root, read-only root filesystem, no privilege escalation, no capabilities, bounded resources."""
+    pod = find(default_manifests, "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["automountServiceAccountToken"] is False
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert set(container["resources"]["requests"]) == set(container["resources"]["limits"]) == {"cpu", "memory"}
+    tmp = next(v for v in pod["volumes"] if v["name"] == "tmp")
+    assert "emptyDir" in tmp, "workers write their metrics files to /tmp"
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+
+
+def test_every_setting_reaches_the_service_as_it_was_written(full_manifests: Manifests) -> None:
+    """Each config key becomes VENUS_<NAME> in the ConfigMap, and Venus reads back exactly that value."""
+    data = find(full_manifests, "ConfigMap")["data"]
+    fields = dataclasses.fields(Settings)
+    assert set(data) == {f"VENUS_{f.name.upper()}" for f in fields}
+    settings = load_settings(environ=data)
+    for f in fields:
+        read, written = getattr(settings, f.name), config_sample(f)
+        if isinstance(read, tuple | frozenset):
+            read = sorted(str(item) for item in read)
+            written = sorted(str(ipaddress.ip_network(item)) if f.name == "trusted_proxies" else item
+                             for item in written)
+        assert read == written, f.name
+
+
+def test_pods_roll_when_a_setting_changes(helm: Helm, tmp_path: Path, default_manifests: Manifests) -> None:
+    """A changed setting changes the pod template's config checksum, so a Deployment rollout follows."""
+    changed = helm.render(_values(tmp_path, "config:\n  logLevel: DEBUG\n"))
+
+    def checksum(manifests: Manifests) -> str:
+        return find(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]  # type: ignore[no-any-return]
+    assert checksum(changed) != checksum(default_manifests)
+
+
+@pytest.mark.parametrize(("cpu_limit", "workers"), [("2", "2"), ("1500m", "1"), ("500m", "1"), ("4000m", "4")])
+def test_workers_follow_the_cpu_limit(helm: Helm, tmp_path: Path, cpu_limit: str, workers: str) -> None:
+    """Unset, config.workers becomes one worker per whole CPU of the limit, and at least one."""
+    manifests = helm.render(_values(tmp_path, f"resources:\n  limits:\n    cpu: {cpu_limit!r}\n    memory: 1Gi\n"))
+    assert find(manifests, "ConfigMap")["data"]["VENUS_WORKERS"] == workers
+
+
+def test_connections_are_recycled_by_default(default_manifests: Manifests) -> None:
+    """The chart sets a max connection age so that clients rebalance over pods the autoscaler adds."""
+    data = find(default_manifests, "ConfigMap")["data"]
+    settings = load_settings(environ=data)
+    assert 0 < settings.max_connection_age_s <= 600
+    assert settings.max_connection_age_grace_s > 0
+
+
+def test_secrets_are_mounted_read_only_and_named_in_the_environment(full_manifests: Manifests) -> None:
+    """TLS and API-key Secrets are read-only files whose paths Venus gets; Kafka credentials come as env."""
+    container = _container(full_manifests)
+    pod = find(full_manifests, "Deployment")["spec"]["template"]["spec"]
+    env = _env(full_manifests)
+    assert env["VENUS_TLS_CERT_PATH"] == "/etc/venus/tls/tls.crt"
+    assert env["VENUS_TLS_KEY_PATH"] == "/etc/venus/tls/tls.key"
+    assert env["VENUS_TLS_CLIENT_CA_PATH"] == "/etc/venus/tls/ca.crt"
+    assert env["VENUS_API_KEYS_PATH"] == "/etc/venus/api-keys/api-keys"
+    assert env["VENUS_KAFKA_SASL_USERNAME"] == {"secretKeyRef": {"name": "venus-kafka", "key": "username"}}
+    assert env["VENUS_KAFKA_SASL_PASSWORD"] == {"secretKeyRef": {"name": "venus-kafka", "key": "password"}}
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["tls"]["readOnly"] is mounts["api-keys"]["readOnly"] is True
+    secrets = {v["name"]: v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+    assert secrets == {"tls": "venus-tls", "api-keys": "venus-api-keys"}
+
+
+@pytest.mark.parametrize(("values", "complaint"), [
+    ("replicaCount: two\n", "replicaCount"),
+    ("replicas: 3\n", "replicas"),
+    ("config:\n  maxEventsPerBatch: '1000'\n", "maxEventsPerBatch"),
+    ("config:\n  kafkaCompression: brotli\n", "kafkaCompression"),
+    ("config:\n  kafka_bootstrap: kafka:9092\n", "kafka_bootstrap"),
+    ("autoscaling:\n  enabled: yes please\n", "enabled"),
+])
+def test_the_schema_rejects_wrong_types_and_unknown_keys(helm: Helm, tmp_path: Path, values: str,
+                                                         complaint: str) -> None:
+    """A misspelt key or a value of the wrong type fails before anything renders, naming the key."""
+    done = helm.template(_values(tmp_path, values), expect_ok=False)
+    assert done.returncode != 0
+    assert "values don't meet the specifications of the schema" in done.stderr
+    assert complaint in done.stderr
+
+
+def test_the_install_notes_show_how_to_reach_the_service(helm: Helm, full_values: Path) -> None:
+    """NOTES.txt gives the in-cluster address and a port-forward + grpcurl session, with TLS when it is on."""
+    plain = helm.notes()
+    assert "venus.ingest.svc:50051" in plain
+    assert "kubectl --namespace ingest port-forward svc/venus 50051:50051" in plain
+    assert "grpcurl -plaintext 127.0.0.1:50051 list" in plain
+    tls = helm.notes(full_values)
+    assert "dns:///venus-prod-headless.ingest.svc:50051" in tls
+    assert "grpcurl -insecure 127.0.0.1:50051 list" in tls
+
+
+def test_the_chart_version_follows_the_package(default_manifests: Manifests) -> None:
+    """The chart's appVersion, and so the default image tag, is the version of the venus-gateway package."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert yaml.safe_load((CHART / "Chart.yaml").read_text())["appVersion"] == version
+    assert _container(default_manifests)["image"].endswith(f":{version}")
