@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.kafka_helpers import TopicReader
+from tests.process_helpers import run_command
 from venus_grpc import Venus
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -62,17 +62,10 @@ def java_example(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
 
 
 async def _run(command: list[str]) -> dict[str, tuple[str, str]]:
-    """Run an example to its end without blocking the server's loop; its printed results by event id."""
-    process = await asyncio.create_subprocess_exec(*command, stdout=asyncio.subprocess.PIPE,
-                                                   stderr=asyncio.subprocess.PIPE)
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=RUN_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        pytest.fail(f"{command[0]} did not finish within {RUN_TIMEOUT_S} s")
-    assert process.returncode == 0, f"example failed:\n{stdout.decode()}{stderr.decode()}"
-    return {m["id"]: (m["code"], m["backend_id"]) for m in _RESULT_LINE.finditer(stdout.decode())}
+    """Run an example; the code and backend id it printed for each event, by event id."""
+    done = await run_command(command, timeout_s=RUN_TIMEOUT_S)
+    assert done.returncode == 0, f"example failed:\n{done.stdout}{done.stderr}"
+    return {m["id"]: (m["code"], m["backend_id"]) for m in _RESULT_LINE.finditer(done.stdout)}
 
 
 async def _assert_published(topic_reader: TopicReader, category: str, printed: dict[str, tuple[str, str]],
