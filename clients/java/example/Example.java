@@ -9,6 +9,7 @@ import com.venus.v1.UploadEventsRequest;
 import com.venus.v1.UploadEventsResponse;
 import io.grpc.ManagedChannel;
 import io.grpc.ManagedChannelBuilder;
+import io.grpc.StatusRuntimeException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
@@ -43,12 +44,18 @@ public final class Example {
       System.out.println(response.getCode() + " " + response.getMessage());
       String problem = check(response.getResultsList());
       if (problem != null) {
-        System.err.println("example: " + problem);
-        System.exit(1);
+        fail(problem);
       }
+    } catch (StatusRuntimeException e) {
+      fail("UploadEvents: " + e.getStatus());
     } finally {
       channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
     }
+  }
+
+  private static void fail(String problem) {
+    System.err.println("example: " + problem);
+    System.exit(1);
   }
 
   private static UploadEventsRequest request(String category) {
