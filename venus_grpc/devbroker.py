@@ -93,6 +93,13 @@ class EmbeddedBroker:
         if process is not None:
             stop_process(process, timeout_s=timeout_s)
 
+    def kill(self) -> None:
+        """Kill the broker by its pid with SIGKILL, as a crash would: nothing is flushed."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
+
     def __enter__(self) -> EmbeddedBroker:
         self.start()
         return self
