@@ -1,7 +1,8 @@
 """Building and running the server: startup → serve until SIGTERM/SIGINT → shutdown.
 
 Startup order: the gRPC port opens NOT_SERVING, /metrics starts, the Kafka producer connects in
-the background and only then is health SERVING. Shutdown order: NOT_SERVING, stop taking RPCs and
+the background and only then is health SERVING (and NOT_SERVING again while the broker stops
+answering: venus_grpc/readiness.py). Shutdown order: NOT_SERVING, stop taking RPCs and
 let in-flight ones finish within the grace period, then flush and stop the producer.
 """
 
@@ -30,6 +31,7 @@ from venus_grpc.interceptors import RequestIdInterceptor
 from venus_grpc.kafka import KafkaPublisher, Publisher
 from venus_grpc.logship import LogShipper
 from venus_grpc.pipeline import build_stages
+from venus_grpc.readiness import follow_kafka
 from venus_grpc.servicer import SERVICE_NAME, IngestServicer, request_parser
 from venus_grpc.settings import Settings
 from venus_grpc.stream import stream_events
@@ -145,7 +147,8 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     if settings.metrics_enabled:
         venus._metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
         venus.metrics_port = venus._metrics_server.server_port
-    venus._connect_task = asyncio.create_task(_connect(venus), name="venus-kafka-connect")
+    venus._connect_task = asyncio.create_task(
+        follow_kafka(publisher, functools.partial(_set_serving, venus), venus.kafka_ready), name="venus-kafka-health")
     if settings.log_shipping:
         venus._log_shipper = LogShipper(settings)
         logging.getLogger().addHandler(venus._log_shipper)
@@ -154,13 +157,10 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     return venus
 
 
-async def _connect(venus: Venus) -> None:
-    await venus.publisher.connect()
-    metrics.KAFKA_READY.set(1)
+async def _set_serving(venus: Venus, serving: bool) -> None:
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
     for service in ("", SERVICE_NAME):
-        await venus.health.set(service, health_pb2.HealthCheckResponse.SERVING)
-    venus.kafka_ready.set()
-    log.info("serving")
+        await venus.health.set(service, status)  # ignored once graceful shutdown began
 
 
 def run_service(settings: Settings) -> None:
