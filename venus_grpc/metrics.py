@@ -37,6 +37,11 @@ KAFKA_READY = Gauge(
     "1 once the Kafka producer is connected, else 0 (with several workers: the lowest of them).",
     multiprocess_mode="livemin",
 )
+ASYNCIO_TASKS = Gauge(
+    "venus_asyncio_tasks",
+    "asyncio tasks alive in the process, sampled every second: a count that keeps growing is a leak.",
+    multiprocess_mode="livesum",
+)
 
 LOG_RECORDS_SHIPPED = Counter(
     "venus_log_records_shipped",

@@ -30,6 +30,7 @@ async def follow_kafka(publisher: Publisher, set_serving: SetServing, connected:
     serving = True
     while True:
         await asyncio.sleep(_CHECK_EVERY_S)  # a periodic check: there is no event to wait for
+        metrics.ASYNCIO_TASKS.set(len(asyncio.all_tasks()))  # sampled here, on the loop, where it is safe
         healthy = await publisher.check(timeout_s=_CHECK_TIMEOUT_S)
         if healthy != serving:
             serving = healthy

@@ -9,12 +9,14 @@ import asyncio
 import contextlib
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.meter import PeakRss, ProcessTree
 from benchmarks.procs import Managed, child_env, wait_serving
@@ -31,10 +33,11 @@ class Venus:
     def __init__(self, bootstrap: str, log_dir: Path, *, workers: int = 1, grace_s: float = 5.0,
                  extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
+        self.metrics_port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.grace_s = grace_s
         argv = [sys.executable, "-m", "venus_grpc", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--metrics-host", "127.0.0.1", "--metrics-port", str(free_port()), "--kafka-bootstrap", bootstrap,
+                "--metrics-host", "127.0.0.1", "--metrics-port", str(self.metrics_port), "--kafka-bootstrap", bootstrap,
                 "--kafka-connect-retry-s", "0.5", "--shutdown-grace-s", str(grace_s), "--log-level", "WARNING",
                 "--workers", str(workers), *extra]
         self.managed = Managed("venus", argv, log_dir=log_dir, env=child_env(OTEL_TRACES_EXPORTER="none"))
@@ -67,6 +70,12 @@ class Venus:
             except grpc.aio.AioRpcError as err:
                 return str(err.code().name)
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
+
+    def gauge(self, name: str) -> float:
+        """A gauge from Venus's /metrics (summed over its samples), read now."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as reply:
+            text = reply.read().decode()
+        return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
     def peak_rss_bytes(self) -> int:
         """The highest RSS of the process tree seen so far."""

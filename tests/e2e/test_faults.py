@@ -27,6 +27,11 @@ async def _assert_scenario(key: str, tmp_path: Path) -> None:
     assert result.problems == [], f"{result.name}: " + "\n".join(result.problems)
 
 
+async def test_steady_load_does_not_grow_memory_fds_or_tasks(tmp_path: Path) -> None:
+    """Under steady load Venus's RSS, open file descriptors and asyncio tasks stay flat."""
+    await _assert_scenario("steady", tmp_path)
+
+
 @pytest.mark.parametrize("key", ["sigterm-1", "sigterm-2"])
 async def test_sigterm_at_load_drains_and_loses_nothing(key: str, tmp_path: Path) -> None:
     """SIGTERM under load: NOT_SERVING first, refusals are UNAVAILABLE and unpublished, exit 0 within grace."""
@@ -51,3 +56,8 @@ async def test_broker_absent_at_startup_refuses_fast_then_serves(tmp_path: Path)
 async def test_frozen_broker_turns_health_not_serving_and_every_rpc_is_answered_in_time(tmp_path: Path) -> None:
     """A broker frozen by SIGSTOP: RPCs are still answered by their deadline, health goes NOT_SERVING and back."""
     await _assert_scenario("broker-frozen", tmp_path)
+
+
+async def test_slow_stalled_and_reset_broker_link_keeps_in_flight_capped_and_loses_nothing(tmp_path: Path) -> None:
+    """Through a proxy adding latency, a stall and resets: in-flight stays under its cap, nothing acked is lost."""
+    await _assert_scenario("lossy-link", tmp_path)
