@@ -7,6 +7,7 @@ import io
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,6 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from benchmarks.faults.stack import local_s3, persistent_broker
 from tests.kafka_helpers import TopicReader
 from venus_grpc import Settings, Venus, load_settings, start_venus
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
@@ -108,6 +110,15 @@ async def own_broker() -> AsyncIterator[EmbeddedBroker]:
     running = EmbeddedBroker(free_port())
     yield running
     await asyncio.to_thread(running.stop)
+
+
+@pytest.fixture
+async def own_persistent_broker(tmp_path: Path) -> AsyncIterator[EmbeddedBroker]:
+    """Like ``own_broker``, but keeping its data in a local S3 (moto), so a restart loses nothing it acknowledged."""
+    with local_s3(tmp_path) as s3_env:
+        running = persistent_broker(s3_env, free_port())
+        yield running
+        await asyncio.to_thread(running.stop)
 
 
 @pytest.fixture

@@ -1,92 +1,13 @@
-"""Reading what Venus published, all of it and nothing else."""
+"""Reading what Venus published, all of it and nothing else (the fault ledger's reader, for tests)."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-import uuid
-from dataclasses import dataclass
+from venus_grpc.ledger.reader import Message, TopicReader, published_ids
 
-import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
-
-SENTINEL_HEADER = "x-test-sentinel"
-
-
-@dataclass(frozen=True)
-class Message:
-    """One Kafka record as the test sees it."""
-
-    topic: str
-    partition: int
-    key: bytes | None
-    value: dict  # type: ignore[type-arg]
-    headers: dict[str, str]
-
-
-class TopicReader:
-    """Reads every message of a topic published so far.
-
-    It first writes a sentinel to every partition, then reads from the beginning until each
-    partition's sentinel: whatever came before is all there is, so "nothing else was published"
-    can be asserted without waiting for a timeout. (Tansu can under-report end offsets, so the
-    sentinel is more trustworthy than ListOffsets.)
-    """
-
-    def __init__(self, bootstrap: str) -> None:
-        self.bootstrap = bootstrap
-
-    async def read_all(self, topic: str, *, timeout_s: float = 30.0) -> list[Message]:
-        """Every non-sentinel message of ``topic``, partition by partition, in offset order."""
-        return await asyncio.wait_for(self._read_all(topic), timeout=timeout_s)
-
-    async def _read_all(self, topic: str) -> list[Message]:
-        marker = uuid.uuid4().hex
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
-        await producer.start()
-        try:
-            await producer.send_and_wait(topic, b"{}", headers=[(SENTINEL_HEADER, b"-")])  # creates the topic
-            partitions = sorted(await producer.partitions_for(topic))
-            for partition in partitions:
-                await producer.send_and_wait(topic, b"{}", partition=partition,
-                                             headers=[(SENTINEL_HEADER, marker.encode())])
-        finally:
-            await producer.stop()
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                    auto_offset_reset="earliest", enable_auto_commit=False)
-        await consumer.start()
-        try:
-            consumer.assign([TopicPartition(topic, p) for p in partitions])
-            await consumer.seek_to_beginning()
-            waiting = set(partitions)
-            found: list[Message] = []
-            while waiting:
-                for tp, records in (await consumer.getmany(timeout_ms=500)).items():
-                    for record in records:
-                        headers = {k: v.decode() for k, v in record.headers}
-                        if headers.get(SENTINEL_HEADER) == marker:
-                            waiting.discard(tp.partition)
-                        elif SENTINEL_HEADER not in headers and tp.partition in waiting:
-                            found.append(Message(topic, tp.partition, record.key, orjson.loads(record.value),
-                                                 headers))
-            return found
-        finally:
-            await asyncio.wait_for(consumer.stop(), timeout=10)
+__all__ = ["Message", "TopicReader", "event_ids"]
 
 
 async def event_ids(bootstrap: str, category: str, *, within_s: float = 30, read_timeout_s: float = 6) -> list[str]:
-    """Every event id published to ``category``'s topic, read again while a just-restarted Tansu fails.
-
-    Just after a restart Tansu can fail a new client's first writes to a partition (UnknownError), or
-    acknowledge a sentinel and lose it so that the reader waits for it forever; a new read writes new
-    sentinels, and an earlier sentinel is never taken for an event.
-    """
-    deadline = time.monotonic() + within_s
-    while True:
-        try:
-            messages = await TopicReader(bootstrap).read_all(f"to_analyzer__0.{category}", timeout_s=read_timeout_s)
-            return [m.value["event"]["id"] for m in messages]
-        except (KafkaError, TimeoutError):
-            if time.monotonic() > deadline:
-                raise
+    """Every event id published to ``category``'s topic, read again while a just-restarted Tansu fails."""
+    return await published_ids(bootstrap, f"to_analyzer__0.{category}", within_s=within_s,
+                               read_timeout_s=read_timeout_s)

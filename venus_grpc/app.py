@@ -1,7 +1,8 @@
 """Building and running the server: startup → serve until SIGTERM/SIGINT → shutdown.
 
 Startup order: the gRPC port opens NOT_SERVING, /metrics starts, the Kafka producer connects in
-the background and only then is health SERVING. Shutdown order: NOT_SERVING, stop taking RPCs and
+the background and only then is health SERVING (and NOT_SERVING again while the broker stops
+answering: venus_grpc/readiness.py). Shutdown order: NOT_SERVING, stop taking RPCs and
 let in-flight ones finish within the grace period, then flush and stop the producer.
 """
 
@@ -31,6 +32,7 @@ from venus_grpc.interceptors import RequestIdInterceptor
 from venus_grpc.kafka import KafkaPublisher, Publisher
 from venus_grpc.logship import LogShipper
 from venus_grpc.pipeline import build_stages
+from venus_grpc.readiness import follow_kafka
 from venus_grpc.servicer import IngestServicer, request_parser
 from venus_grpc.settings import SERVICE_NAME, Settings
 from venus_grpc.stream import stream_events
@@ -154,7 +156,8 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     if settings.metrics_enabled:
         venus._metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
         venus.metrics_port = venus._metrics_server.server_port
-    venus._connect_task = asyncio.create_task(_connect(venus), name="venus-kafka-connect")
+    venus._connect_task = asyncio.create_task(
+        follow_kafka(publisher, functools.partial(_set_serving, venus), venus.kafka_ready), name="venus-kafka-health")
     if key_file is not None:
         venus._key_watch_task = asyncio.create_task(key_file.watch(settings.api_keys_reload_s),
                                                     name="venus-api-keys-watch")
@@ -176,13 +179,14 @@ async def _start_health_server(settings: Settings, servicer: health.aio.HealthSe
     return server, port
 
 
-async def _connect(venus: Venus) -> None:
-    await venus.publisher.connect()
-    metrics.KAFKA_READY.set(1)
-    for service in ("", SERVICE_NAME):
-        await venus.health.set(service, health_pb2.HealthCheckResponse.SERVING)
-    venus.kafka_ready.set()
-    log.info("serving")
+async def _set_serving(venus: Venus, serving: bool) -> None:
+    # venus.v1.IngestService (readiness) follows Kafka both ways. "" (the process as a whole: startup and
+    # liveness probes) turns SERVING with the first connection and stays so: restarting a process does
+    # not bring a broker back. Both are ignored once graceful shutdown began.
+    status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    await venus.health.set(SERVICE_NAME, status)
+    if serving:
+        await venus.health.set("", status)
 
 
 def run_service(settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""The ``venus`` command: serve, dev, send, new-key, tail, trace-logs."""
+"""The ``venus`` command: serve, dev, send, new-key, tail, trace-logs, canary."""
 
 from __future__ import annotations
 
@@ -79,7 +79,37 @@ def _parser() -> argparse.ArgumentParser:
     logs.set_defaults(run=lambda a: asyncio.run(tracelogs.trace_logs(
         a.bootstrap, a.trace_id, logs_topic=a.logs_topic, events_topic_prefix=a.events_topic_prefix,
         since_s=a.since, timeout_s=a.timeout_s)))
+    _add_canary(commands)
     return parser
+
+
+def _add_canary(commands: Any) -> None:
+    from venus_grpc.canary import CanaryConfig
+
+    d = CanaryConfig(target="", bootstrap="")
+    canary = commands.add_parser("canary", help="trickle marked events through a live Venus, read them back "
+                                 "from Kafka, export the results as Prometheus metrics")
+    canary.add_argument("--target", required=True, help="Venus gRPC address, host:port")
+    canary.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers Venus publishes to")
+    canary.add_argument("--category", default=d.category, help="reserved category of the canary events")
+    canary.add_argument("--topic-template", default=d.topic_template)
+    canary.add_argument("--interval-s", type=float, default=d.interval_s, help="seconds between events")
+    canary.add_argument("--missing-after-s", type=float, default=d.missing_after_s,
+                        help="an acknowledged event not in Kafka after this long counts as missing")
+    canary.add_argument("--metrics-host", default=d.metrics_host)
+    canary.add_argument("--metrics-port", type=int, default=d.metrics_port)
+    canary.add_argument("--duration-s", type=float, default=0.0, help="stop after this long (0: run until stopped)")
+    canary.set_defaults(run=_canary)
+
+
+def _canary(a: argparse.Namespace) -> int:
+    from venus_grpc.canary import CanaryConfig, canary
+
+    config = CanaryConfig(target=a.target, bootstrap=a.bootstrap, category=a.category,
+                          topic_template=a.topic_template, interval_s=a.interval_s,
+                          missing_after_s=a.missing_after_s, metrics_host=a.metrics_host,
+                          metrics_port=a.metrics_port)
+    return asyncio.run(canary(config, duration_s=a.duration_s))
 
 
 def _duration_s(text: str) -> float:

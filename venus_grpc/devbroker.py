@@ -50,8 +50,9 @@ class EmbeddedBroker:
     """A Tansu broker on ``127.0.0.1:port`` with in-memory storage (or ``storage_engine``)."""
 
     def __init__(self, port: int = 0, *, storage_engine: str = "memory://tansu/",
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, advertised_port: int = 0) -> None:
         self.port = port or free_port()
+        self.advertised_port = advertised_port or self.port  # another port when clients go through a proxy
         self.storage_engine = storage_engine
         self._extra_env = extra_env or {}
         self._process: subprocess.Popen[bytes] | None = None
@@ -71,7 +72,8 @@ class EmbeddedBroker:
         url = f"tcp://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if k not in _TANSU_ENV} | self._extra_env
         self._process = subprocess.Popen(
-            [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [tansu_binary(), "broker", "--listener-url", url,
+             "--advertised-listener-url", f"tcp://127.0.0.1:{self.advertised_port}",
              "--storage-engine", self.storage_engine],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
@@ -92,6 +94,13 @@ class EmbeddedBroker:
         process, self._process = self._process, None
         if process is not None:
             stop_process(process, timeout_s=timeout_s)
+
+    def kill(self) -> None:
+        """Kill the broker by its pid with SIGKILL, as a crash would: nothing is flushed."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()
 
     def __enter__(self) -> EmbeddedBroker:
         self.start()

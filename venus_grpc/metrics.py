@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 UPLOADS = Counter(
     "venus_uploads",
@@ -49,6 +49,11 @@ THROTTLED_EVENTS = Counter(
     "100 apps seen by a process get their own label, later ones share app_id=\"_other\").",
     ["app_id"],
 )
+ASYNCIO_TASKS = Gauge(
+    "venus_asyncio_tasks",
+    "asyncio tasks alive in the process, sampled every second: a count that keeps growing is a leak.",
+    multiprocess_mode="livesum",
+)
 
 LOG_RECORDS_SHIPPED = Counter(
     "venus_log_records_shipped",
@@ -67,3 +72,30 @@ LOG_SHIP_ERRORS = Counter(
 
 for _type in ("all_upload", "wrong_meta", "wrong_data", "success_upload"):
     UPLOADS.labels(_type)
+
+# `venus canary` runs as its own process and exports only these, from its own registry.
+CANARY_REGISTRY = CollectorRegistry(auto_describe=True)
+CANARY_VISIBLE_SECONDS = Histogram(
+    "venus_canary_visible_seconds",
+    "Seconds from sending a canary event to reading it back from Kafka (acknowledged events only).",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+    registry=CANARY_REGISTRY,
+)
+CANARY_EVENTS = Counter(
+    "venus_canary_events",
+    "Canary events by outcome: ok (acknowledged), rejected (a per-event code), failed (the RPC failed with "
+    "a status Venus chose), unknown (deadline, reset, or a publish error).",
+    ["outcome"],
+    registry=CANARY_REGISTRY,
+)
+CANARY_MISSING = Counter(
+    "venus_canary_acknowledged_missing",
+    "Canary events Venus acknowledged that were not readable from Kafka within the canary's missing_after_s: "
+    "each one is a broken promise.",
+    registry=CANARY_REGISTRY,
+)
+CANARY_LAST_SUCCESS = Gauge(
+    "venus_canary_last_success_timestamp_seconds",
+    "Unix time at which the last acknowledged canary event was read back from Kafka.",
+    registry=CANARY_REGISTRY,
+)

@@ -1,0 +1,12 @@
+"""The fault ledger: send events with unique ids, record each one's outcome, read Kafka back, judge.
+
+Shared by the fault scenarios (``python -m benchmarks.faults``) and ``venus canary``.
+"""
+
+from venus_grpc.ledger.book import Kind, Ledger, Outcome
+from venus_grpc.ledger.driver import Load, drive, send_batch
+from venus_grpc.ledger.reader import TopicReader, published_ids
+from venus_grpc.ledger.verdict import Verdict, judge
+
+__all__ = ["Kind", "Ledger", "Load", "Outcome", "TopicReader", "Verdict", "drive", "judge", "published_ids",
+           "send_batch"]
