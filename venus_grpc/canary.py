@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import orjson
@@ -21,7 +22,9 @@ from prometheus_client import start_http_server
 
 from venus_grpc import metrics
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.kafka import security_options
 from venus_grpc.ledger import Kind, Ledger, Load, send_batch
+from venus_grpc.settings import Settings
 
 CANARY_ATTRIBUTE = "venus.canary"
 log = structlog.get_logger(__name__)
@@ -40,6 +43,26 @@ class CanaryConfig:
     deadline_s: float = 5.0
     metrics_host: str = "0.0.0.0"  # scraped from outside the pod
     metrics_port: int = 9465
+    ca_path: str = ""  # TLS: the CA that signed Venus's certificate; empty: plaintext
+    client_cert_path: str = ""  # mTLS: the canary's certificate chain ...
+    client_key_path: str = ""  # ... and its key
+    api_key_path: str = ""  # a file holding the canary's API key (a mounted Secret)
+    kafka_settings: Settings = field(default_factory=Settings)  # the Kafka security settings for reading back
+
+    def channel(self) -> grpc.aio.Channel:
+        """A channel to Venus: plaintext, TLS or mTLS."""
+        if not self.ca_path:
+            return grpc.aio.insecure_channel(self.target)
+        key = Path(self.client_key_path).read_bytes() if self.client_key_path else None
+        chain = Path(self.client_cert_path).read_bytes() if self.client_cert_path else None
+        return grpc.aio.secure_channel(self.target, grpc.ssl_channel_credentials(Path(self.ca_path).read_bytes(),
+                                                                                  key, chain))
+
+    def call_metadata(self) -> tuple[tuple[str, str], ...]:
+        """The API key as call metadata, read once from its file."""
+        if not self.api_key_path:
+            return ()
+        return (("authorization", "Bearer " + Path(self.api_key_path).read_text().strip()),)
 
 
 class Canary:
@@ -48,7 +71,7 @@ class Canary:
     def __init__(self, config: CanaryConfig) -> None:
         self.config = config
         self.load = Load(config.target, config.category, batch=1, deadline_s=config.deadline_s,
-                         app_id="venus-canary", attributes={CANARY_ATTRIBUTE: "1"})
+                         app_id="venus-canary", attributes={CANARY_ATTRIBUTE: "1"}, metadata=config.call_metadata())
         self.ledger = Ledger()
         self.metrics_port = 0
         self._sent_at: dict[str, float] = {}  # acknowledged, not yet seen: id → when it was sent
@@ -73,12 +96,12 @@ class Canary:
         """Send one event per ``interval_s`` and read them back, for ``duration_s`` (0: until cancelled)."""
         topic = self.config.topic_template.format(category=self.config.category)
         stop_at = time.monotonic() + duration_s if duration_s > 0 else float("inf")
-        async with grpc.aio.insecure_channel(self.config.target) as channel:
+        async with self.config.channel() as channel:
             stub = pb_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
             seq = 0
             while await send_batch(stub, self.load, [f"{self.load.run_id}-first"], self.ledger) is not None:
                 await asyncio.sleep(self.config.interval_s)  # until the topic exists and Venus answers
-            consumer = await _tail(self.config.bootstrap, topic)
+            consumer = await _tail(self.config.bootstrap, topic, self.config.kafka_settings)
             reader = asyncio.create_task(self._read(consumer))
             try:
                 while time.monotonic() < stop_at:
@@ -127,10 +150,10 @@ class Canary:
                       missing_after_s=self.config.missing_after_s)
 
 
-async def _tail(bootstrap: str, topic: str) -> AIOKafkaConsumer:
+async def _tail(bootstrap: str, topic: str, settings: Settings) -> AIOKafkaConsumer:
     """A consumer at the current end of every partition of ``topic``."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="latest")
+                                auto_offset_reset="latest", **security_options(settings))
     await consumer.start()
     partitions = consumer.partitions_for_topic(topic) or set()
     if not partitions:

@@ -99,6 +99,11 @@ def _add_canary(commands: Any) -> None:
     canary.add_argument("--metrics-host", default=d.metrics_host)
     canary.add_argument("--metrics-port", type=int, default=d.metrics_port)
     canary.add_argument("--duration-s", type=float, default=0.0, help="stop after this long (0: run until stopped)")
+    canary.add_argument("--ca-path", default="", help="TLS: the CA (PEM) that signed Venus's certificate")
+    canary.add_argument("--client-cert-path", default="", help="mTLS: the canary's certificate chain (PEM)")
+    canary.add_argument("--client-key-path", default="", help="mTLS: the canary's private key (PEM)")
+    canary.add_argument("--api-key-path", default="", help="a file holding the canary's API key (never a flag: "
+                        "command lines are visible to every user of the machine)")
     canary.set_defaults(run=_canary)
 
 
@@ -108,7 +113,9 @@ def _canary(a: argparse.Namespace) -> int:
     config = CanaryConfig(target=a.target, bootstrap=a.bootstrap, category=a.category,
                           topic_template=a.topic_template, interval_s=a.interval_s,
                           missing_after_s=a.missing_after_s, metrics_host=a.metrics_host,
-                          metrics_port=a.metrics_port)
+                          metrics_port=a.metrics_port, ca_path=a.ca_path, client_cert_path=a.client_cert_path,
+                          client_key_path=a.client_key_path, api_key_path=a.api_key_path,
+                          kafka_settings=load_settings())  # VENUS_KAFKA_* security, as Venus's own
     return asyncio.run(canary(config, duration_s=a.duration_s))
 
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import sys
 import urllib.request
+from pathlib import Path
 
+import trustme
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.conftest import StartVenus
 from tests.kafka_helpers import TopicReader
 from venus_grpc import Venus
+from venus_grpc.auth import key_entry, new_key
 from venus_grpc.devbroker import EmbeddedBroker, free_port
 
 
@@ -20,14 +24,12 @@ def _scrape(port: int) -> dict[str, float]:
             if not s.labels or s.labels.get("outcome") == "ok"}
 
 
-async def test_canary_exports_latency_and_no_missing_events(
-    venus: Venus, broker: EmbeddedBroker, category: str, topic_reader: TopicReader
-) -> None:
-    """Every canary event is acknowledged and read back: the latency histogram fills, nothing is missing."""
+async def _canary_samples(target: str, bootstrap: str, category: str, *extra: str) -> dict[str, float]:
+    """Run ``venus canary`` until 10 events were seen in Kafka; its last /metrics scrape."""
     port = free_port()
-    argv = [sys.executable, "-m", "venus_grpc", "canary", "--target", f"127.0.0.1:{venus.port}",
-            "--bootstrap", broker.bootstrap, "--category", category, "--interval-s", "0.1",
-            "--metrics-host", "127.0.0.1", "--metrics-port", str(port), "--duration-s", "60"]
+    argv = [sys.executable, "-m", "venus_grpc", "canary", "--target", target,
+            "--bootstrap", bootstrap, "--category", category, "--interval-s", "0.1",
+            "--metrics-host", "127.0.0.1", "--metrics-port", str(port), "--duration-s", "60", *extra]
     process = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.DEVNULL,
                                                    stderr=asyncio.subprocess.DEVNULL)
     try:
@@ -43,8 +45,37 @@ async def test_canary_exports_latency_and_no_missing_events(
         if process.returncode is None:
             process.terminate()
             await asyncio.wait_for(process.wait(), timeout=10)
+    return samples
+
+
+async def test_canary_exports_latency_and_no_missing_events(
+    venus: Venus, broker: EmbeddedBroker, category: str, topic_reader: TopicReader
+) -> None:
+    """Every canary event is acknowledged and read back: the latency histogram fills, nothing is missing."""
+    samples = await _canary_samples(f"127.0.0.1:{venus.port}", broker.bootstrap, category)
     assert samples["venus_canary_events_total"] >= 10
     assert samples["venus_canary_acknowledged_missing_total"] == 0
     assert samples["venus_canary_last_success_timestamp_seconds"] > 0
     messages = await topic_reader.read_all(f"to_analyzer__0.{category}")
     assert messages and all(m.value["event"]["attributes"] == {"venus.canary": "1"} for m in messages)
+
+
+async def test_canary_reaches_a_venus_behind_tls_and_api_keys(
+    start: StartVenus, broker: EmbeddedBroker, category: str, tmp_path: Path
+) -> None:
+    """With the CA and a key file (a mounted Secret in Kubernetes) the canary works on a secured deployment."""
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    for name, blob in (("ca.pem", ca.cert_pem), ("tls.key", leaf.private_key_pem),
+                       ("tls.crt", leaf.cert_chain_pems[0])):
+        blob.write_to_path(str(tmp_path / name))
+    key = new_key()
+    (tmp_path / "keys.toml").write_text(key_entry("canary", key, ["venus-canary"], [category]))
+    (tmp_path / "canary.key").write_text(key + "\n")
+    venus = await start(tls_cert_path=str(tmp_path / "tls.crt"), tls_key_path=str(tmp_path / "tls.key"),
+                        api_keys_path=str(tmp_path / "keys.toml"))
+    samples = await _canary_samples(f"127.0.0.1:{venus.port}", broker.bootstrap, category,
+                                    "--ca-path", str(tmp_path / "ca.pem"),
+                                    "--api-key-path", str(tmp_path / "canary.key"))
+    assert samples["venus_canary_events_total"] >= 10
+    assert samples["venus_canary_acknowledged_missing_total"] == 0

@@ -38,6 +38,7 @@ class Load:
     pause_after_failure_s: float = 0.2
     app_id: str = "venus-ledger"
     attributes: dict[str, str] = field(default_factory=dict)  # on every event, e.g. the canary mark
+    metadata: tuple[tuple[str, str], ...] = ()  # on every call, e.g. an API key
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
 
 
@@ -56,7 +57,7 @@ async def send_batch(stub: pb_grpc.IngestServiceStub, load: Load, ids: list[str]
     """
     started = time.monotonic()
     try:
-        response = await stub.UploadEvents(request(load, ids), timeout=load.deadline_s)
+        response = await stub.UploadEvents(request(load, ids), timeout=load.deadline_s, metadata=load.metadata)
     except grpc.aio.AioRpcError as err:
         ledger.failed(ids, err, started=started, finished=time.monotonic(), deadline_s=load.deadline_s)
         return max(load.pause_after_failure_s, _retry_delay_s(err))
