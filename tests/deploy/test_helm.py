@@ -23,8 +23,15 @@ STANDARD_LABELS = ("app.kubernetes.io/name", "app.kubernetes.io/instance", "app.
                    "app.kubernetes.io/managed-by", "helm.sh/chart")
 
 
+def _gateway(manifests: Manifests) -> dict[str, Any]:
+    """The Venus Deployment (not the canary's)."""
+    [deployment] = [m for m in manifests if m["kind"] == "Deployment" and m["metadata"]["labels"]
+                    ["app.kubernetes.io/component"] == "gateway"]
+    return deployment
+
+
 def _container(manifests: Manifests) -> dict[str, Any]:
-    return find(manifests, "Deployment")["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
+    return _gateway(manifests)["spec"]["template"]["spec"]["containers"][0]  # type: ignore[no-any-return]
 
 
 def _env(manifests: Manifests) -> dict[str, Any]:
@@ -70,7 +77,7 @@ def test_every_option_renders_its_object(full_manifests: Manifests) -> None:
     headless = find(full_manifests, "Service", "venus-prod-headless")
     assert headless["spec"]["clusterIP"] == "None"
     assert [p["name"] for p in headless["spec"]["ports"]] == ["grpc"]
-    monitor = find(full_manifests, "ServiceMonitor")
+    monitor = find(full_manifests, "ServiceMonitor", "venus-prod")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["spec"]["endpoints"] == [{"port": "metrics", "path": "/metrics", "interval": "30s",
                                              "scrapeTimeout": "10s"}]
@@ -84,12 +91,43 @@ def test_every_object_carries_the_standard_labels(full_manifests: Manifests) -> 
     for manifest in full_manifests:
         labels = manifest["metadata"]["labels"]
         assert all(key in labels for key in STANDARD_LABELS), (manifest["kind"], labels)
-    deployment = find(full_manifests, "Deployment")
+    deployment = _gateway(full_manifests)
     pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
     assert deployment["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
-    for service in (m for m in full_manifests if m["kind"] == "Service"):
+    for service in (m for m in full_manifests if m["kind"] == "Service" and not _is_canary(m)):
         assert service["spec"]["selector"].items() <= pod_labels.items()
     assert pod_labels["cost-center"] == "analytics"
+
+
+def _is_canary(manifest: dict[str, Any]) -> bool:
+    return bool(manifest["metadata"]["labels"]["app.kubernetes.io/component"] == "canary")
+
+
+def test_the_canary_runs_apart_from_the_gateway_pods(full_manifests: Manifests) -> None:
+    """No Venus selector picks a canary pod; the canary reaches Venus with the CA, its client cert and key file."""
+    canary = find(full_manifests, "Deployment", "venus-prod-canary")
+    canary_pod_labels = canary["spec"]["template"]["metadata"]["labels"]
+    selectors = [m["spec"]["selector"] for m in full_manifests if m["kind"] == "Service" and not _is_canary(m)]
+    selectors += [_gateway(full_manifests)["spec"]["selector"]["matchLabels"],
+                  find(full_manifests, "PodDisruptionBudget")["spec"]["selector"]["matchLabels"],
+                  find(full_manifests, "NetworkPolicy")["spec"]["podSelector"]["matchLabels"]]
+    assert all(not selector.items() <= canary_pod_labels.items() for selector in selectors)
+    args = canary["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert "--target=venus-prod:50051" in args and "--interval-s=5" in args
+    assert {"--ca-path=/etc/venus/tls/ca.crt", "--client-cert-path=/etc/venus/canary-tls/tls.crt",
+            "--api-key-path=/etc/venus/canary-key/api-key"} <= set(args)
+    grpc_from = find(full_manifests, "NetworkPolicy")["spec"]["ingress"][0]["from"]
+    assert {"podSelector": {"matchLabels": {k: canary_pod_labels[k] for k in
+                                            ("app.kubernetes.io/name", "app.kubernetes.io/instance")}}} in grpc_from
+    assert find(full_manifests, "ServiceMonitor", "venus-prod-canary")["spec"]["endpoints"][0]["port"] == "metrics"
+
+
+def test_a_canary_without_a_client_certificate_is_refused_under_mtls(helm: Helm, tmp_path: Path) -> None:
+    """With mTLS on the canary could never connect: rendering fails and says what is missing."""
+    values = "tls:\n  existingSecret: t\n  clientCaKey: ca.crt\ncanary:\n  enabled: true\n"
+    done = helm.template(_values(tmp_path, values), expect_ok=False)
+    assert done.returncode != 0
+    assert "canary.clientTlsSecret: with mTLS on, the canary needs a client certificate" in done.stderr
 
 
 def test_probes_are_native_grpc_health_checks(default_manifests: Manifests) -> None:
@@ -118,7 +156,7 @@ def test_termination_grace_outlasts_the_pre_stop_pause_and_the_shutdown_grace(
         request: pytest.FixtureRequest, full_values: Path, values: str) -> None:
     """SIGKILL comes after the preStop pause, Venus's shutdown grace and the supervisor's 5 s kill margin."""
     manifests: Manifests = request.getfixturevalue(f"{values}_manifests")
-    pod = find(manifests, "Deployment")["spec"]["template"]["spec"]
+    pod = _gateway(manifests)["spec"]["template"]["spec"]
     pause = pod["containers"][0]["lifecycle"]["preStop"]["sleep"]["seconds"]
     config = yaml.safe_load(full_values.read_text())["config"] if values == "full" else {}
     grace = float(config.get("shutdownGraceS", Settings().shutdown_grace_s))
@@ -179,7 +217,7 @@ def test_pods_roll_when_a_setting_changes(helm: Helm, tmp_path: Path, default_ma
     changed = helm.render(_values(tmp_path, "config:\n  logLevel: DEBUG\n"))
 
     def checksum(manifests: Manifests) -> str:
-        return find(manifests, "Deployment")["spec"]["template"]["metadata"]["annotations"]["checksum/config"]  # type: ignore[no-any-return]
+        return _gateway(manifests)["spec"]["template"]["metadata"]["annotations"]["checksum/config"]  # type: ignore[no-any-return]
     assert checksum(changed) != checksum(default_manifests)
 
 
@@ -201,7 +239,7 @@ def test_connections_are_recycled_by_default(default_manifests: Manifests) -> No
 def test_secrets_are_mounted_read_only_and_named_in_the_environment(full_manifests: Manifests) -> None:
     """TLS and API-key Secrets are read-only files whose paths Venus gets; Kafka credentials come as env."""
     container = _container(full_manifests)
-    pod = find(full_manifests, "Deployment")["spec"]["template"]["spec"]
+    pod = _gateway(full_manifests)["spec"]["template"]["spec"]
     env = _env(full_manifests)
     assert env["VENUS_TLS_CERT_PATH"] == "/etc/venus/tls/tls.crt"
     assert env["VENUS_TLS_KEY_PATH"] == "/etc/venus/tls/tls.key"

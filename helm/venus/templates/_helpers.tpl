@@ -100,3 +100,18 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- include "venus.setting" (list . "port") }}
 {{- end }}
 {{- end }}
+
+{{/* The canary's own labels: another app.kubernetes.io/name, so that no Venus selector picks its pods. */}}
+{{- define "venus.canarySelectorLabels" -}}
+app.kubernetes.io/name: {{ include "venus.name" . }}-canary
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "venus.canaryLabels" -}}
+helm.sh/chart: {{ include "venus.chart" . }}
+{{ include "venus.canarySelectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/component: canary
+app.kubernetes.io/part-of: venus
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
