@@ -67,3 +67,7 @@ async def test_overload_at_three_times_capacity_refuses_with_retry_info_and_keep
     """At 3x measured capacity: refusals are RESOURCE_EXHAUSTED with RetryInfo, goodput and RSS stay bounded."""
     await _assert_scenario("overload", tmp_path)
 
+
+async def test_abusive_transport_leaves_a_well_behaved_client_fully_served(tmp_path: Path) -> None:
+    """Idle sockets, a ping flood, too many streams and half-sent messages: the steady client sees only OK."""
+    await _assert_scenario("abusive-transport", tmp_path)
