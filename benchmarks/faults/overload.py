@@ -30,7 +30,7 @@ WORKERS = 2
 # max_concurrent_rpcs (128 each): Venus's own refusal, with RetryInfo, decides what is turned away.
 MAX_OUTSTANDING = 2 * WORKERS * 5000 // BATCH
 _CHANNELS = 8
-# Peak RSS of the whole process tree (supervisor + 2 workers), measured at about 200 MiB under this
+# Peak RSS of the whole process tree (supervisor + 2 workers), measured at about 260 MiB under this
 # load; the bound leaves room for a shared machine's noise, and a leak per refused call would cross it.
 RSS_BOUND_MIB = 400
 # Goodput under overload against the capacity measured minutes before. A dedicated machine keeps it
@@ -122,9 +122,9 @@ async def overload(ctx: Context) -> Result:
         try:
             await venus.wait_serving()
             capacity = await closed_loop_capacity(Load(venus.target, category, batch=BATCH, concurrency=16), ledger,
-                                                  warmup_s=ctx.pick(2, 5), window_s=ctx.pick(4, 20))
+                                                  warmup_s=ctx.pick(2, 5), window_s=ctx.pick(4, 10))
             loop = OpenLoop(FACTOR * capacity / BATCH, MAX_OUTSTANDING)
-            window_s = ctx.pick(8, 60)
+            window_s = ctx.pick(8, 30)
             began = time.monotonic()
             await open_loop(Load(venus.target, category, batch=BATCH), ledger, loop, seconds=window_s)
             serving = await venus.health()
