@@ -32,6 +32,7 @@ from venus_grpc.interceptors import RequestIdInterceptor
 from venus_grpc.kafka import KafkaPublisher, Publisher
 from venus_grpc.logship import LogShipper
 from venus_grpc.pipeline import build_stages
+from venus_grpc.read_timeout import RequestReadTimeoutInterceptor
 from venus_grpc.readiness import follow_kafka
 from venus_grpc.servicer import IngestServicer, request_parser
 from venus_grpc.settings import SERVICE_NAME, Settings
@@ -111,6 +112,8 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     key_file = KeyFile(settings.api_keys_path) if settings.api_keys_path else None
     server = grpc.aio.server(
         interceptors=[
+            # Outermost: it must see the call at its headers, before the request is read.
+            *([RequestReadTimeoutInterceptor(timeout_s)] if (timeout_s := settings.request_read_timeout_s) else []),
             aio_server_interceptor(  # type: ignore[no-untyped-call]
                 tracer_provider=tracer_provider, filter_=filters.negate(filters.service_prefix("grpc."))
             ),

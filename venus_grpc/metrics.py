@@ -37,6 +37,10 @@ KAFKA_READY = Gauge(
     "1 once the Kafka producer is connected, else 0 (with several workers: the lowest of them).",
     multiprocess_mode="livemin",
 )
+REQUEST_READ_TIMEOUTS = Counter(
+    "venus_request_read_timeouts",
+    "Unary calls ended because their request message did not arrive within request_read_timeout_s.",
+)
 AUTH_FAILURES = Counter(
     "venus_auth_failures",
     "Calls refused for their API key: missing, unknown or revoked (UNAUTHENTICATED), or forbidden "

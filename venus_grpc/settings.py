@@ -69,6 +69,7 @@ class Settings:
     max_connection_idle_s: float = 300.0  # close connections with no call for this long; 0: never
     max_connection_age_s: float = 600.0  # close (GOAWAY) older connections so clients rebalance; 0: never
     max_connection_age_grace_s: float = 30.0  # calls in flight get this long to finish after that GOAWAY
+    request_read_timeout_s: float = 30.0  # a unary call's request must arrive this soon after its headers; 0: no limit
 
     # --- access: API keys and per-app quotas
     api_keys_path: str = ""  # TOML file of key hashes and grants; empty: no key needed
@@ -151,7 +152,7 @@ class Settings:
         _check(self.topic_template, "topic_template", "{category}" in self.topic_template,
                "a template containing {category}")
         for name in ("max_connection_idle_s", "max_connection_age_s", "max_connection_age_grace_s",
-                     "quota_events_per_s", "quota_bytes_per_s"):
+                     "request_read_timeout_s", "quota_events_per_s", "quota_bytes_per_s"):
             value = getattr(self, name)
             _check(value, name, value >= 0, "zero (none) or a positive number")
         self._check_security()
@@ -285,6 +286,8 @@ HELP: Mapping[str, str] = {
     "max_connection_idle_s": "close connections with no call for this long (0: never)",
     "max_connection_age_s": "close client connections (GOAWAY) after this long so that clients rebalance (0: never)",
     "max_connection_age_grace_s": "time RPCs on a connection closed for its age get to finish",
+    "request_read_timeout_s": "a unary call whose request message has not arrived this long after its headers is "
+                              "ended, freeing its max_concurrent_rpcs slot (0: no limit)",
     "api_keys_path": "TOML file of API key hashes and their grants (empty: no key needed)",
     "api_keys_reload_s": "how often the API keys file is checked for changes",
     "public_services": "gRPC services callable without an API key",

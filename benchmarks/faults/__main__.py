@@ -30,7 +30,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for key in keys:
             result = asyncio.run(run_scenario(key, ctx))
             print(f"{'PASS' if result.passed else 'FAIL'} {result.name}"
-                  + "".join(f"\n    {p}" for p in result.problems), flush=True)
+                  + "".join(f"\n    {p}" for p in result.problems)
+                  + (f"\n    figures: {result.notes}" if result.notes else ""), flush=True)
             results.append(result)
     mode = "short (CI)" if args.short else "long"
     table = markdown(results, mode=mode, seconds=time.monotonic() - began)

@@ -74,7 +74,10 @@ async def _running(driver: asyncio.Task[None], seconds: float) -> None:
 
 async def read_back(bootstrap: str, category: str, ledger: Ledger) -> Verdict:
     """Read the category's topic to its end and judge the ledger against it."""
-    ids = await published_ids(bootstrap, TOPIC_TEMPLATE.format(category=category), within_s=40, read_timeout_s=15)
+    # Reading runs at some tens of thousands of events/s here: overload runs publish over a million.
+    read_timeout_s = 15 + len(ledger.outcomes) / 25_000
+    ids = await published_ids(bootstrap, TOPIC_TEMPLATE.format(category=category), within_s=40,
+                              read_timeout_s=read_timeout_s)
     return judge(ledger, ids)
 
 

@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from benchmarks.faults.broker_faults import broker_absent, broker_frozen, broker_restarted
 from benchmarks.faults.common import Context, Result
 from benchmarks.faults.link_faults import lossy_link
+from benchmarks.faults.overload import overload
 from benchmarks.faults.steady import steady_load
+from benchmarks.faults.transport_abuse import abusive_transport
 from benchmarks.faults.venus_faults import sigkill_worker, sigterm_at_load
 
 SCENARIOS: dict[str, Callable[[Context], Awaitable[Result]]] = {
@@ -20,6 +22,8 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[Result]]] = {
     "broker-restart": broker_restarted,
     "broker-absent": broker_absent,
     "lossy-link": lossy_link,
+    "overload": overload,
+    "abusive-transport": abusive_transport,
 }
 
 

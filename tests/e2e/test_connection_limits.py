@@ -8,6 +8,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from benchmarks.faults.rawh2 import RawH2
 from tests.conftest import StartVenus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
@@ -84,3 +85,28 @@ async def test_streams_beyond_the_per_connection_limit_wait_for_a_slot(start: St
         assert [await s.code() for s in held] == [grpc.StatusCode.OK, grpc.StatusCode.OK]
         freed = await busy_stub.UploadEvents(_request(category, "freed"), timeout=5)
         assert freed.code == pb.RESULT_CODE_ALL_SUCCESS
+
+
+async def test_calls_that_never_send_their_request_give_their_slots_back(start: StartVenus, category: str) -> None:
+    """Calls stalled after their headers hold max_concurrent_rpcs only until request_read_timeout_s ends them."""
+    venus = await start(request_read_timeout_s=5, max_concurrent_rpcs=20)
+    stalled = [RawH2(venus.port) for _ in range(2)]
+    try:
+        calls = []
+        for conn in stalled:  # 30 calls that send headers and nothing else, on connections that stay open
+            await conn.open()
+            calls += [(conn, conn.start_call()) for _ in range(15)]
+            await conn.flush()
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+            stub = pb_grpc.IngestServiceStub(channel)
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await stub.UploadEvents(_request(category, "while-stalled"), timeout=5)
+            assert refused.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+            ended = [await conn.wait_status(stream_id, timeout_s=30) for conn, stream_id in calls]
+            response = await stub.UploadEvents(_request(category, "after"), timeout=5)
+    finally:
+        for conn in stalled:
+            await conn.close()
+    # The 20 that held every slot were ended with DEADLINE_EXCEEDED; the other 10 were refused at once.
+    assert (ended.count("4"), ended.count("8")) == (20, 10)
+    assert response.code == pb.RESULT_CODE_ALL_SUCCESS

@@ -61,3 +61,13 @@ async def test_frozen_broker_turns_health_not_serving_and_every_rpc_is_answered_
 async def test_slow_stalled_and_reset_broker_link_keeps_in_flight_capped_and_loses_nothing(tmp_path: Path) -> None:
     """Through a proxy adding latency, a stall and resets: in-flight stays under its cap, nothing acked is lost."""
     await _assert_scenario("lossy-link", tmp_path)
+
+
+async def test_overload_at_three_times_capacity_refuses_with_retry_info_and_keeps_goodput(tmp_path: Path) -> None:
+    """At 3x measured capacity: refusals are RESOURCE_EXHAUSTED with RetryInfo, goodput and RSS stay bounded."""
+    await _assert_scenario("overload", tmp_path)
+
+
+async def test_abusive_transport_leaves_a_well_behaved_client_fully_served(tmp_path: Path) -> None:
+    """Idle sockets, a ping flood, too many streams and half-sent messages: the steady client sees only OK."""
+    await _assert_scenario("abusive-transport", tmp_path)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 
@@ -50,6 +52,7 @@ class Rpc:
     events: int
     ok_events: int
     status: str  # "OK" or the gRPC status name
+    retry_after_s: float = 0.0  # the server's RetryInfo on a failed call (0: none given)
 
     @property
     def latency_s(self) -> float:
@@ -82,15 +85,17 @@ class Ledger:
         self.rpcs.append(Rpc(started, finished, deadline_s, len(ids), ok, "OK"))
 
     def failed(self, ids: Sequence[str], error: grpc.aio.AioRpcError, *, started: float, finished: float,
-               deadline_s: float) -> None:
-        """Record a failed RPC: every event of it gets the same outcome."""
+               deadline_s: float) -> Rpc:
+        """Record a failed RPC: every event of it gets the same outcome; the call's record is returned."""
         code = error.code()
         # A status Venus sent carries google.rpc details; a reset connection's UNAVAILABLE does not.
         from_venus = any(key == _DETAILS_KEY for key, _ in (error.trailing_metadata() or ()))
         kind = Kind.UNKNOWN if code in _UNKNOWN_STATUSES or not from_venus else Kind.FAILED
         for event_id in ids:
             self._put(event_id, Outcome(kind, code.name))
-        self.rpcs.append(Rpc(started, finished, deadline_s, len(ids), 0, code.name))
+        rpc = Rpc(started, finished, deadline_s, len(ids), 0, code.name, retry_delay_s(error))
+        self.rpcs.append(rpc)
+        return rpc
 
     def ids(self, kind: Kind) -> set[str]:
         """Ids of every event with outcome ``kind``."""
@@ -105,3 +110,13 @@ class Ledger:
         if event_id in self.outcomes:
             raise ValueError(f"event id {event_id!r} was recorded twice: ids must be unique per ledger")
         self.outcomes[event_id] = outcome
+
+
+def retry_delay_s(error: grpc.aio.AioRpcError) -> float:
+    """The delay the server's RetryInfo asks for, or 0 when the status carries none."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return float(info.retry_delay.ToNanoseconds()) / 1e9
+    return 0.0

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 
 import grpc
 import orjson
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
@@ -59,19 +57,10 @@ async def send_batch(stub: pb_grpc.IngestServiceStub, load: Load, ids: list[str]
     try:
         response = await stub.UploadEvents(request(load, ids), timeout=load.deadline_s, metadata=load.metadata)
     except grpc.aio.AioRpcError as err:
-        ledger.failed(ids, err, started=started, finished=time.monotonic(), deadline_s=load.deadline_s)
-        return max(load.pause_after_failure_s, _retry_delay_s(err))
+        rpc = ledger.failed(ids, err, started=started, finished=time.monotonic(), deadline_s=load.deadline_s)
+        return max(load.pause_after_failure_s, rpc.retry_after_s)
     ledger.answered(ids, response, started=started, finished=time.monotonic(), deadline_s=load.deadline_s)
     return None if all(r.code == pb.EVENT_CODE_OK for r in response.results) else load.pause_after_failure_s
-
-
-def _retry_delay_s(err: grpc.aio.AioRpcError) -> float:
-    status = rpc_status.from_call(err)
-    for detail in status.details if status is not None else ():
-        info = error_details_pb2.RetryInfo()
-        if detail.Unpack(info):
-            return float(info.retry_delay.ToNanoseconds()) / 1e9
-    return 0.0
 
 
 async def drive(load: Load, ledger: Ledger, stop: asyncio.Event) -> None:
