@@ -100,6 +100,10 @@ class KafkaPublisher:
         producer = self._producer
         if producer is None:
             return [NotConnected("Kafka is not connected")] * len(values)
+        if timeout_s <= 0:
+            # No time to wait for an acknowledgement: a message queued now would reach Kafka while its
+            # event is answered as failed (and resent by the client), so it is not queued at all.
+            return [PublishTimeout("no time left before the deadline to wait for Kafka")] * len(values)
         sent: list[tuple[asyncio.Future[object], int]] = []  # (future, messages it acknowledges)
         failure: BaseException = PublishTimeout(f"no acknowledgement from Kafka within {timeout_s:.2f} s")
         try:
