@@ -60,17 +60,8 @@ def check_upload(live: LiveVenus, request: pb.UploadEventsRequest, *, kind: str 
     data = request.SerializeToString()
     status, response, details = upload_raw(live, data, metadata=metadata, timeout_s=timeout_s)
     TALLY.status(kind, status)
-    if status in also_allowed:
-        return
-    if len(data) > LIMITS["max_message_bytes"]:
-        assert status is grpc.StatusCode.RESOURCE_EXHAUSTED, (status, details)
-    elif request_is_bad(request):
-        assert status is grpc.StatusCode.INVALID_ARGUMENT, (status, details)
-        assert details, "a refused request says why"
-    else:
-        assert status is grpc.StatusCode.OK, (status, details)
-        assert response is not None
-        check_results(live, request, pb.UploadEventsResponse.FromString(response))
+    if status not in also_allowed:
+        _check_answer(live, request, len(data), status, response, details)
 
 
 def check_raw(live: LiveVenus, data: bytes, *, kind: str = "raw") -> None:
@@ -79,14 +70,20 @@ def check_raw(live: LiveVenus, data: bytes, *, kind: str = "raw") -> None:
     TALLY.status(kind, status)
     try:
         request = pb.UploadEventsRequest.FromString(data)
-    except Exception:
+    except DecodeError:
         assert status is grpc.StatusCode.INVALID_ARGUMENT, (status, details)
         assert "not a valid venus.v1.UploadEventsRequest" in details, details
         return
-    if len(data) > LIMITS["max_message_bytes"]:
+    _check_answer(live, request, len(data), status, response, details)
+
+
+def _check_answer(live: LiveVenus, request: pb.UploadEventsRequest, size: int, status: grpc.StatusCode,
+                  response: bytes | None, details: str) -> None:
+    if size > LIMITS["max_message_bytes"]:
         assert status is grpc.StatusCode.RESOURCE_EXHAUSTED, (status, details)
     elif request_is_bad(request):
         assert status is grpc.StatusCode.INVALID_ARGUMENT, (status, details)
+        assert details, "a refused request says why"
     else:
         assert status is grpc.StatusCode.OK, (status, details)
         assert response is not None
