@@ -133,6 +133,10 @@ class KafkaPublisher:
         producer = self._producer
         if producer is None:
             return [NotConnected("Kafka is not connected")] * len(values)
+        if timeout_s <= 0:
+            # No time to wait for an acknowledgement: a message queued now would reach Kafka while its
+            # event is answered as failed (and resent by the client), so it is not queued at all.
+            return [PublishTimeout("no time left before the deadline to wait for Kafka")] * len(values)
         if self._unacked_since is None:
             self._unacked_since = time.monotonic()
         outcomes = await self._send(producer, topic, key, values, headers, timeout_s=timeout_s)

@@ -323,3 +323,14 @@ async def test_a_batch_of_only_bad_events_is_all_fail_in_request_order(
     assert [r.code for r in response.results] == [code for _, _, code, _ in BAD_EVENT_CASES]
     assert all(r.message and not r.retryable and not r.backend_id for r in response.results)
     assert await topic_reader.read_all(_topic(category)) == []
+
+
+async def test_a_deadline_too_short_to_publish_sends_nothing_to_kafka(
+    stub: pb_grpc.IngestServiceStub, category: str, topic_reader: TopicReader
+) -> None:
+    """A call whose deadline leaves no time to wait for Kafka fails, and its events are not published."""
+    response = await stub.UploadEvents(_request(category, [_event("on-time")]), timeout=10)  # topic now known
+    assert response.code == pb.RESULT_CODE_ALL_SUCCESS
+    err = await _rejected(stub.UploadEvents(_request(category, [_event("late")]), timeout=0.045))
+    assert err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    assert [m.value["event"]["id"] for m in await topic_reader.read_all(_topic(category))] == ["on-time"]
