@@ -24,8 +24,9 @@ from benchmarks.procs import Managed, child_env, wait_serving
 from benchmarks.report import table
 from benchmarks.verify import verify
 from venus_client import EventData, Meta, VenusClient
-from venus_grpc.devbroker import EmbeddedBroker, free_port
+from venus_grpc.server.transport import free_port
 from venus_grpc.settings import Settings
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 Way = Callable[[VenusClient, list[EventData]], Awaitable[None]]
 SERVICE = "venus.v1.IngestService"

@@ -29,7 +29,7 @@ import grpc
 
 from benchmarks.phases import Tally, emit, run_and_emit
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.devtools import sample_request
+from venus_grpc.tools.send_tail import sample_request
 
 METHOD = "/venus.v1.IngestService/UploadEvents"
 STREAM_METHOD = "/venus.v1.IngestService/StreamEvents"

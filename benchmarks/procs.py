@@ -24,7 +24,7 @@ import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from benchmarks.meter import Machine, PeakRss, ProcessTree
-from venus_grpc.devbroker import stop_process
+from venus_grpc.tools.devbroker import stop_process
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

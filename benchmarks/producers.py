@@ -20,7 +20,7 @@ import confluent_kafka
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from venus_grpc.devbroker import EmbeddedBroker
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 VALUE = orjson.dumps({"backend_id": "0" * 36, "meta": {"app_id": "bench", "labels": {}},
                       "payload": {"screen": "home", "duration_ms": 120}, "geo": {"city": "Willesden"}})

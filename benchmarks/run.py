@@ -47,8 +47,9 @@ from benchmarks.report import (
     write_json,
 )
 from benchmarks.verify import verify
-from venus_grpc.devbroker import EmbeddedBroker, free_port
+from venus_grpc.server.transport import free_port
 from venus_grpc.settings import Settings
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 SERVICE = "venus.v1.IngestService"

@@ -25,8 +25,9 @@ import trustme
 from benchmarks.meter import ProcessTree
 from benchmarks.procs import Managed, Measured, child_env, drive, wait_serving
 from benchmarks.report import table
-from venus_grpc.auth import key_entry, new_key
-from venus_grpc.devbroker import EmbeddedBroker, free_port
+from venus_grpc.ingest.keys import key_entry, new_key
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 MODES = ("plaintext", "api-key", "tls", "tls+api-key", "mtls+api-key")
 SERVICE = "venus.v1.IngestService"

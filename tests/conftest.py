@@ -22,8 +22,9 @@ from benchmarks.faults.stack import local_s3, persistent_broker
 from tests.kafka_helpers import TopicReader
 from venus_grpc import Settings, Venus, load_settings, start_venus
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import EmbeddedBroker, free_port
-from venus_grpc.logs import configure_logging
+from venus_grpc.obs.logs import configure_logging
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 StartVenus = Callable[..., Awaitable[Venus]]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from venus_grpc.ledger.reader import Message, TopicReader, published_ids
+from venus_grpc.tools.ledger.reader import Message, TopicReader, published_ids
 
 __all__ = ["Message", "TopicReader", "event_ids"]
 

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from venus_grpc import devtools, tracelogs
 from venus_grpc.settings import Settings, SettingsError, field_help, load_settings, parse_value
+from venus_grpc.tools import send_tail, tracelogs
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--concurrency", type=int, default=4, help="batches in flight")
     send.add_argument("--ip", default="81.2.69.142", help="end-user IP put in each event ('' for the caller's)")
     send.add_argument("--timeout-s", type=float, default=10.0)
-    send.set_defaults(run=lambda a: asyncio.run(devtools.send(
+    send.set_defaults(run=lambda a: asyncio.run(send_tail.send(
         a.target, app_id=a.app_id, category=a.category, events=a.events, batches=a.batches,
         concurrency=a.concurrency, ip=a.ip, timeout_s=a.timeout_s)))
 
@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-beginning", action="store_true")
     tail.add_argument("--max-messages", type=int, default=0, help="stop after this many (0: no limit)")
     tail.add_argument("--timeout-s", type=float, default=10.0, help="stop after this long with no message")
-    tail.set_defaults(run=lambda a: asyncio.run(devtools.tail(
+    tail.set_defaults(run=lambda a: asyncio.run(send_tail.tail(
         a.bootstrap, a.topic_template.format(category=a.category), from_beginning=a.from_beginning,
         max_messages=a.max_messages, timeout_s=a.timeout_s)))
     logs = commands.add_parser("trace-logs", help="print every instance's log lines and the events of one trace")
@@ -84,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_canary(commands: Any) -> None:
-    from venus_grpc.canary import CanaryConfig
+    from venus_grpc.tools.canary import CanaryConfig
 
     d = CanaryConfig(target="", bootstrap="")
     canary = commands.add_parser("canary", help="trickle marked events through a live Venus, read them back "
@@ -108,7 +108,7 @@ def _add_canary(commands: Any) -> None:
 
 
 def _canary(a: argparse.Namespace) -> int:
-    from venus_grpc.canary import CanaryConfig, canary
+    from venus_grpc.tools.canary import CanaryConfig, canary
 
     config = CanaryConfig(target=a.target, bootstrap=a.bootstrap, category=a.category,
                           topic_template=a.topic_template, interval_s=a.interval_s,
@@ -154,7 +154,7 @@ def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
 
 
 def _new_key(args: argparse.Namespace) -> int:
-    from venus_grpc.auth import key_entry, new_key
+    from venus_grpc.ingest.keys import key_entry, new_key
 
     key = new_key()
     print(f"# The key, for the app's developers; it is not stored anywhere, so keep it now:\n{key}\n")
@@ -164,10 +164,10 @@ def _new_key(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from venus_grpc.auth import KeyFile
-    from venus_grpc.logs import configure_logging
-    from venus_grpc.transport import check_tls_files
-    from venus_grpc.workers import run_workers, worker_count
+    from venus_grpc.ingest.keys import KeyFile
+    from venus_grpc.obs.logs import configure_logging
+    from venus_grpc.server.transport import check_tls_files
+    from venus_grpc.server.workers import run_workers, worker_count
 
     settings = _settings(args)
     # Fail here, once, with the setting's name, rather than in every worker's crash loop.
@@ -179,16 +179,16 @@ def _serve(args: argparse.Namespace) -> int:
     count = worker_count(settings)
     if count > 1:
         return run_workers(settings, count)
-    from venus_grpc.app import run_service
+    from venus_grpc.server.app import run_service
 
     run_service(settings)
     return 0
 
 
 def _dev(args: argparse.Namespace) -> int:
-    from venus_grpc.app import run_service
-    from venus_grpc.devbroker import EmbeddedBroker
-    from venus_grpc.logs import configure_logging
+    from venus_grpc.obs.logs import configure_logging
+    from venus_grpc.server.app import run_service
+    from venus_grpc.tools.devbroker import EmbeddedBroker
 
     with EmbeddedBroker(args.broker_port) as broker:
         settings = _settings(args, host="127.0.0.1", metrics_host="127.0.0.1", kafka_bootstrap=broker.bootstrap,

@@ -9,8 +9,9 @@ import time
 
 from benchmarks.faults.common import Context, Result, new_category, poll_until, read_back, statuses, under_load
 from benchmarks.faults.stack import Venus, local_s3, persistent_broker
-from venus_grpc.devbroker import EmbeddedBroker, free_port
-from venus_grpc.ledger import Load
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.ledger import Load
 
 _RECOVERY_BOUND_S = 20.0
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from venus_grpc.ledger import Ledger, Load, Verdict, drive, judge, published_ids
+from venus_grpc.tools.ledger import Ledger, Load, Verdict, drive, judge, published_ids
 
 TOPIC_TEMPLATE = "to_analyzer__0.{category}"
 

@@ -8,8 +8,9 @@ import time
 from benchmarks.faults.common import Context, Result, new_category, read_back, under_load
 from benchmarks.faults.proxy import FaultyLink
 from benchmarks.faults.stack import Venus
-from venus_grpc.devbroker import EmbeddedBroker, free_port
-from venus_grpc.ledger import Load
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.ledger import Load
 
 _MAX_EVENTS_IN_FLIGHT = 400
 

@@ -19,9 +19,9 @@ import grpc
 from benchmarks.faults.common import Context, Result, new_category, read_back
 from benchmarks.faults.stack import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import EmbeddedBroker
-from venus_grpc.ledger import Ledger, Load, drive, send_batch
-from venus_grpc.ledger.book import Rpc
+from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.ledger import Ledger, Load, drive, send_batch
+from venus_grpc.tools.ledger.book import Rpc
 
 BATCH = 100
 FACTOR = 3.0

@@ -7,7 +7,7 @@ import contextlib
 import socket
 import struct
 
-from venus_grpc.devbroker import free_port
+from venus_grpc.server.transport import free_port
 
 
 class FaultyLink:

@@ -20,7 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.meter import PeakRss, ProcessTree
 from benchmarks.procs import Managed, child_env, wait_serving
-from venus_grpc.devbroker import EmbeddedBroker, free_port
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 SERVICE = "venus.v1.IngestService"
 _S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",

@@ -10,8 +10,8 @@ import psutil
 
 from benchmarks.faults.common import Context, Result, new_category, read_back, under_load
 from benchmarks.faults.stack import Venus
-from venus_grpc.devbroker import EmbeddedBroker
-from venus_grpc.ledger import Load
+from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.ledger import Load
 
 # Growth from the first third of the run to the last that still counts as flat.
 _FLAT = {"rss_mib": 24.0, "open_fds": 4.0, "asyncio_tasks": 8.0}

@@ -20,8 +20,8 @@ import psutil
 from benchmarks.faults.common import Context, Result, new_category, poll_until, read_back, under_load
 from benchmarks.faults.rawh2 import ENHANCE_YOUR_CALM, RawH2
 from benchmarks.faults.stack import Venus
-from venus_grpc.devbroker import EmbeddedBroker
-from venus_grpc.ledger import Ledger, Load
+from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.ledger import Ledger, Load
 
 IDLE_S = 2.0
 READ_TIMEOUT_S = 2.0  # request_read_timeout_s: the half-sent message is given up on within the scenario

@@ -9,8 +9,8 @@ import time
 
 from benchmarks.faults.common import Context, Result, new_category, poll_until, read_back, statuses, under_load
 from benchmarks.faults.stack import Venus
-from venus_grpc.devbroker import EmbeddedBroker
-from venus_grpc.ledger import Load
+from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.ledger import Load
 
 _GRACE_S = 5.0
 

@@ -19,7 +19,7 @@ from tests.kafka_helpers import TopicReader
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.auth import hash_key, key_entry, new_key
+from venus_grpc.ingest.keys import hash_key, key_entry, new_key
 
 _RELOAD_S = 0.2
 

@@ -13,8 +13,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import StartVenus
 from tests.kafka_helpers import TopicReader
 from venus_grpc import Venus
-from venus_grpc.auth import key_entry, new_key
-from venus_grpc.devbroker import EmbeddedBroker, free_port
+from venus_grpc.ingest.keys import key_entry, new_key
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 
 def _scrape(port: int) -> dict[str, float]:

@@ -8,7 +8,7 @@ import sys
 import orjson
 
 from venus_grpc import Venus
-from venus_grpc.devbroker import EmbeddedBroker
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 
 async def _venus_command(*args: str) -> tuple[int, str]:

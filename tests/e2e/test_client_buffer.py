@@ -30,7 +30,7 @@ from venus_client import (
     VenusClient,
 )
 from venus_grpc import Venus
-from venus_grpc.devbroker import EmbeddedBroker
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 pytestmark = pytest.mark.timeout(60)
 

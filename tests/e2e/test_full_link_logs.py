@@ -18,7 +18,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import EmbeddedBroker, free_port, stop_process
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import EmbeddedBroker, stop_process
 
 pytestmark = pytest.mark.timeout(120)
 TRACE = "5b8efff798038103d269b633813fc60c"

@@ -11,7 +11,7 @@ from tests.e2e.test_observability import CALLER_SPAN_ID, CALLER_TRACE_ID, _reque
 from tests.kafka_helpers import TopicReader
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import free_port
+from venus_grpc.server.transport import free_port
 
 
 @pytest.mark.usefixtures("json_logs")

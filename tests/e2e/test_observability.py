@@ -15,8 +15,8 @@ from tests.kafka_helpers import TopicReader
 from venus_grpc import start_venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import EmbeddedBroker
-from venus_grpc.logs import configure_logging
+from venus_grpc.obs.logs import configure_logging
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 CALLER_TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CALLER_SPAN_ID = "b7ad6b7169203331"

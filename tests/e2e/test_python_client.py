@@ -29,7 +29,7 @@ from venus_client import (
 from venus_client._batch import PendingBatch
 from venus_client._pb.venus.v1 import ingest_pb2 as client_pb
 from venus_grpc import Venus
-from venus_grpc.devbroker import EmbeddedBroker
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -20,7 +20,7 @@ from venus_client import EventData, Meta, OutcomeStatus, VenusClient
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import free_port
+from venus_grpc.server.transport import free_port
 
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 _CALL_TIMEOUT_S = 5

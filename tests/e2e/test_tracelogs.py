@@ -14,8 +14,8 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
-from venus_grpc.devbroker import EmbeddedBroker
-from venus_grpc.tracelogs import trace_logs
+from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.tracelogs import trace_logs
 
 INSTANCES = (("venus-7c9f-a", 4101), ("venus-7c9f-b", 4202))
 
@@ -36,7 +36,7 @@ class Published:
 def _log_line(at_ms: int, host: str, pid: int, event: str, trace: str | None) -> bytes:
     """A JSON log line as Venus ships it (trace fields only inside a request)."""
     line = {"timestamp": datetime.fromtimestamp(at_ms / 1000, UTC).isoformat().replace("+00:00", "Z"),
-            "level": "info", "event": event, "logger": "venus_grpc.servicer", "service": "venus",
+            "level": "info", "event": event, "logger": "venus_grpc.server.servicer", "service": "venus",
             "version": "0.1.0", "host": host, "pid": pid}
     if trace:
         line |= {"trace_id": trace, "span_id": os.urandom(8).hex(), "request_id": uuid.uuid4().hex}

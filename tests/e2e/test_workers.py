@@ -20,7 +20,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.devbroker import EmbeddedBroker, free_port, stop_process
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import EmbeddedBroker, stop_process
 
 pytestmark = pytest.mark.timeout(90)
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.fuzz.checks import TALLY, warm_up
 from tests.fuzz.live import LiveVenus, check_aftermath
-from venus_grpc.devbroker import EmbeddedBroker
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 
 @pytest.fixture(scope="module")

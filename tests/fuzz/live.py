@@ -20,7 +20,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.kafka_helpers import TopicReader
-from venus_grpc.devbroker import free_port, stop_process
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import stop_process
 
 # Smaller limits than the defaults, so that generated inputs reach every edge cheaply; a small GeoIP
 # cache so that random addresses filling it do not pass for a leak (see RSS_TOLERANCE_BYTES).

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from venus_grpc.auth import ApiKeys, KeyFile, hash_key, key_entry, new_key
+from venus_grpc.ingest.keys import ApiKeys, KeyFile, hash_key, key_entry, new_key
 from venus_grpc.settings import SettingsError
 
 

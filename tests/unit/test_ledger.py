@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.ledger import Kind, Ledger, judge
+from venus_grpc.tools.ledger import Kind, Ledger, judge
 
 
 def _response(*codes: int) -> pb.UploadEventsResponse:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.pipeline.model import Batch
+from venus_grpc.ingest.pipeline.model import Batch
 
 
 def _batch(count: int) -> Batch:
@@ -51,7 +51,7 @@ def test_backend_ids_are_distinct_version_4_uuids() -> None:
     """Every backend id is a well-formed random UUID, and none repeats."""
     import uuid
 
-    from venus_grpc.pipeline.enrich import random_uuids
+    from venus_grpc.ingest.pipeline.enrich import random_uuids
 
     ids = random_uuids(2000)
     assert len(set(ids)) == 2000

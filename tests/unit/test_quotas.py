@@ -5,8 +5,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from venus_grpc.errors import RequestError
-from venus_grpc.quotas import Quotas
+from venus_grpc.ingest.errors import RequestError
+from venus_grpc.ingest.quotas import Quotas
 from venus_grpc.settings import SettingsError, load_settings
 
 

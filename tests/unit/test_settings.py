@@ -11,8 +11,8 @@ import trustme
 
 from venus_grpc.cli import main
 from venus_grpc.kafka import security_options
+from venus_grpc.server.transport import server_options
 from venus_grpc.settings import Settings, SettingsError, load_settings
-from venus_grpc.transport import server_options
 
 
 def test_an_empty_environment_gives_the_documented_defaults() -> None:

@@ -3,10 +3,10 @@
 Shared by the fault scenarios (``python -m benchmarks.faults``) and ``venus canary``.
 """
 
-from venus_grpc.ledger.book import Kind, Ledger, Outcome
-from venus_grpc.ledger.driver import Load, drive, send_batch
-from venus_grpc.ledger.reader import TopicReader, published_ids
-from venus_grpc.ledger.verdict import Verdict, judge
+from venus_grpc.tools.ledger.book import Kind, Ledger, Outcome
+from venus_grpc.tools.ledger.driver import Load, drive, send_batch
+from venus_grpc.tools.ledger.reader import TopicReader, published_ids
+from venus_grpc.tools.ledger.verdict import Verdict, judge
 
 __all__ = ["Kind", "Ledger", "Load", "Outcome", "TopicReader", "Verdict", "drive", "judge", "published_ids",
            "send_batch"]

@@ -7,8 +7,8 @@ import time
 from opentelemetry import propagate, trace
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.ingest.pipeline.model import Batch, RequestContext
 from venus_grpc.kafka import Publisher
-from venus_grpc.pipeline.model import Batch, RequestContext
 
 # Answer a little before the caller's deadline, so a slow broker yields per-event results
 # instead of DEADLINE_EXCEEDED on the client.

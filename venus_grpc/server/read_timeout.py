@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from venus_grpc import metrics
+from venus_grpc.obs import metrics
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 

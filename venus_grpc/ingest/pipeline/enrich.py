@@ -8,7 +8,7 @@ import orjson
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.geoip import GeoLookup
-from venus_grpc.pipeline.model import Batch, Part, RequestContext
+from venus_grpc.ingest.pipeline.model import Batch, Part, RequestContext
 
 
 class Enrich:

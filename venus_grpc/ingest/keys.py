@@ -24,8 +24,8 @@ from typing import Any
 import grpc
 import structlog
 
-from venus_grpc import metrics
-from venus_grpc.errors import Reason, RequestError, abort
+from venus_grpc.ingest.errors import Reason, RequestError, abort
+from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings, SettingsError
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,7 @@ import time
 import orjson
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.pipeline.model import Batch, Part, RequestContext
+from venus_grpc.ingest.pipeline.model import Batch, Part, RequestContext
 from venus_grpc.settings import Settings
 
 # The range google.protobuf.Timestamp allows: 0001-01-01 to 9999-12-31.

@@ -7,13 +7,13 @@ from typing import Protocol
 
 from opentelemetry import trace
 
-from venus_grpc import metrics
 from venus_grpc.geoip import GeoLookup
+from venus_grpc.ingest.pipeline.enrich import Enrich
+from venus_grpc.ingest.pipeline.model import Batch, RequestContext
+from venus_grpc.ingest.pipeline.publish import Publish
+from venus_grpc.ingest.pipeline.validate import Validate
 from venus_grpc.kafka import Publisher
-from venus_grpc.pipeline.enrich import Enrich
-from venus_grpc.pipeline.model import Batch, RequestContext
-from venus_grpc.pipeline.publish import Publish
-from venus_grpc.pipeline.validate import Validate
+from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
 
 __all__ = ["Batch", "RequestContext", "Stage", "build_stages", "run_stages"]

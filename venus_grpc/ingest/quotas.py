@@ -13,8 +13,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from venus_grpc import metrics
-from venus_grpc.errors import Reason, RequestError
+from venus_grpc.ingest.errors import Reason, RequestError
+from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
 
 _MAX_BUCKETS = 10_000  # apps (or app x category pairs) tracked at once; the least recently seen go first

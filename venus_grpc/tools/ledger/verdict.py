@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from venus_grpc.ledger.book import Kind, Ledger
+from venus_grpc.tools.ledger.book import Kind, Ledger
 
 
 @dataclass(frozen=True)

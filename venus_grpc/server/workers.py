@@ -21,7 +21,7 @@ from types import FrameType
 
 import structlog
 
-from venus_grpc.devbroker import free_port
+from venus_grpc.server.transport import free_port
 from venus_grpc.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -136,8 +136,8 @@ def _serve_aggregated_metrics(settings: Settings, metrics_dir: str) -> None:
 
 def _worker_main(settings: Settings) -> None:
     # Runs in a fresh (spawned) interpreter: set up logging and serve until SIGTERM.
-    from venus_grpc.app import run_service
-    from venus_grpc.logs import configure_logging
+    from venus_grpc.obs.logs import configure_logging
+    from venus_grpc.server.app import run_service
 
     configure_logging(settings)
     threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True,

@@ -21,7 +21,7 @@ from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
-from venus_grpc.logs import color_request
+from venus_grpc.obs.logs import color_request
 
 REQUEST_ID_KEY = "request_id"
 DEBUG_KEY = "venus.debug"  # baggage entry that colors a request: logged at DEBUG here and downstream

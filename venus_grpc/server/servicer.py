@@ -18,15 +18,15 @@ from google.protobuf.message import DecodeError, Message
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 
-from venus_grpc import metrics
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.auth import current_grant
-from venus_grpc.errors import Reason, RequestError, abort
-from venus_grpc.interceptors import DEBUG_KEY, current_request_id
+from venus_grpc.ingest.errors import Reason, RequestError, abort
+from venus_grpc.ingest.keys import current_grant
+from venus_grpc.ingest.pipeline import Batch, RequestContext, Stage, run_stages
+from venus_grpc.ingest.quotas import Quotas
 from venus_grpc.kafka import Publisher
-from venus_grpc.logs import color_request
-from venus_grpc.pipeline import Batch, RequestContext, Stage, run_stages
-from venus_grpc.quotas import Quotas
+from venus_grpc.obs import metrics
+from venus_grpc.obs.logs import color_request
+from venus_grpc.server.interceptors import DEBUG_KEY, current_request_id
 from venus_grpc.settings import IPNetwork, Settings
 
 log = structlog.get_logger(__name__)

@@ -18,7 +18,7 @@ import orjson
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.ledger.book import Ledger
+from venus_grpc.tools.ledger.book import Ledger
 
 # One TCP connection per worker, so that with several Venus workers the kernel spreads the load.
 _CHANNEL_OPTIONS = (("grpc.use_local_subchannel_pool", 1),)

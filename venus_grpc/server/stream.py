@@ -17,9 +17,9 @@ from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.errors import Reason, RequestError, abort, rejection_of
-from venus_grpc.interceptors import REQUEST_ID_KEY, current_request_id
-from venus_grpc.servicer import IngestServicer, MalformedRequest
+from venus_grpc.ingest.errors import Reason, RequestError, abort, rejection_of
+from venus_grpc.server.interceptors import REQUEST_ID_KEY, current_request_id
+from venus_grpc.server.servicer import IngestServicer, MalformedRequest
 
 StreamItem = pb.StreamEventsRequest | MalformedRequest
 

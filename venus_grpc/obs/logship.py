@@ -17,9 +17,9 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
-from venus_grpc import metrics
 from venus_grpc.kafka import security_options
-from venus_grpc.logs import formatter
+from venus_grpc.obs import metrics
+from venus_grpc.obs.logs import formatter
 from venus_grpc.settings import Settings
 
 _DRAIN_BATCH = 512

@@ -2,7 +2,7 @@
 
 Startup order: the gRPC port opens NOT_SERVING, /metrics starts, the Kafka producer connects in
 the background and only then is health SERVING (and NOT_SERVING again while the broker stops
-answering: venus_grpc/readiness.py). Shutdown order: NOT_SERVING, stop taking RPCs and
+answering: venus_grpc/server/readiness.py). Shutdown order: NOT_SERVING, stop taking RPCs and
 let in-flight ones finish within the grace period, then flush and stop the producer.
 """
 
@@ -24,21 +24,21 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import start_http_server
 
-from venus_grpc import metrics
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.auth import AuthInterceptor, KeyFile
 from venus_grpc.geoip import GeoLookup, MaxMindGeoLookup
-from venus_grpc.interceptors import RequestIdInterceptor
+from venus_grpc.ingest.keys import AuthInterceptor, KeyFile
+from venus_grpc.ingest.pipeline import build_stages
 from venus_grpc.kafka import KafkaPublisher, Publisher
-from venus_grpc.logship import LogShipper
-from venus_grpc.pipeline import build_stages
-from venus_grpc.read_timeout import RequestReadTimeoutInterceptor
-from venus_grpc.readiness import follow_kafka
-from venus_grpc.servicer import IngestServicer, request_parser
+from venus_grpc.obs import metrics
+from venus_grpc.obs.logship import LogShipper
+from venus_grpc.obs.telemetry import build_tracer_provider
+from venus_grpc.server.interceptors import RequestIdInterceptor
+from venus_grpc.server.read_timeout import RequestReadTimeoutInterceptor
+from venus_grpc.server.readiness import follow_kafka
+from venus_grpc.server.servicer import IngestServicer, request_parser
+from venus_grpc.server.stream import stream_events
+from venus_grpc.server.transport import add_port, server_options
 from venus_grpc.settings import SERVICE_NAME, Settings
-from venus_grpc.stream import stream_events
-from venus_grpc.telemetry import build_tracer_provider
-from venus_grpc.transport import add_port, server_options
 
 log = structlog.get_logger(__name__)
 _DRAIN_QUIET_S = 0.2  # on shutdown, refuse uploads ourselves until none came for this long

@@ -1,0 +1,1 @@
+"""Observability: logs and log shipping, traces, and every Prometheus metric."""
