@@ -13,7 +13,7 @@ import statistics
 import timeit
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.server.servicer import request_parser
+from venus_grpc.ingest.checks import request_parser
 from venus_grpc.tools.send_tail import sample_request
 
 _SIZES = (1, 10, 100, 1000)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import urllib.request
 from typing import Any
 
 import grpc
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.metrics_helpers import scrape, value
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 def _request(category: str, payloads: list[bytes], **meta: Any) -> pb.UploadEventsRequest:
@@ -24,31 +20,9 @@ def _request(category: str, payloads: list[bytes], **meta: Any) -> pb.UploadEven
     )
 
 
-async def _scrape(venus: Venus) -> Samples:
-    """Every sample of Venus's /metrics, by name and labels."""
-    assert venus.metrics_port is not None
-    url = f"http://127.0.0.1:{venus.metrics_port}/metrics"
-
-    def fetch() -> str:
-        with urllib.request.urlopen(url, timeout=10) as reply:
-            body: bytes = reply.read()
-            return body.decode()
-
-    text = await asyncio.to_thread(fetch)
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def _value(samples: Samples, name: str, **labels: str) -> float:
-    return samples.get((name, frozenset(labels.items())), 0.0)
-
-
 async def test_metrics_count_uploads_events_and_stages(venus: Venus, category: str) -> None:
     """/metrics moves by exactly what one good batch, one batch with a bad event and one bad meta did."""
-    before = await _scrape(venus)
+    before = await scrape(venus)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
         stub = pb_grpc.IngestServiceStub(channel)
         good = await stub.UploadEvents(_request(category, [b'{"a": 1}', b'{"a": 2}']), timeout=10)
@@ -58,10 +32,10 @@ async def test_metrics_count_uploads_events_and_stages(venus: Venus, category: s
     assert good.code == pb.RESULT_CODE_ALL_SUCCESS
     assert mixed.code == pb.RESULT_CODE_PARTIAL_SUCCESS
     assert rejected.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    after = await _scrape(venus)
+    after = await scrape(venus)
 
     def delta(name: str, **labels: str) -> float:
-        return _value(after, name, **labels) - _value(before, name, **labels)
+        return value(after, name, **labels) - value(before, name, **labels)
 
     uploads = {t: delta("venus_uploads_total", type=t)
                for t in ("all_upload", "success_upload", "wrong_data", "wrong_meta")}
@@ -70,11 +44,11 @@ async def test_metrics_count_uploads_events_and_stages(venus: Venus, category: s
     assert delta("venus_events_total", category=category, code="EVENT_CODE_VALIDATION_ERROR") == 1
     for stage in ("validate", "enrich", "publish"):
         assert delta("venus_stage_seconds_count", stage=stage) == 2, stage
-        assert _value(after, "venus_stage_seconds_sum", stage=stage) > 0, stage
-    assert _value(after, "venus_events_in_flight") == 0
+        assert value(after, "venus_stage_seconds_sum", stage=stage) > 0, stage
+    assert value(after, "venus_events_in_flight") == 0
 
 
 async def test_metrics_report_kafka_ready(venus: Venus) -> None:
     """/metrics says the producer is connected once Venus serves."""
-    assert _value(await _scrape(venus), "venus_kafka_ready") == 1
+    assert value(await scrape(venus), "venus_kafka_ready") == 1
 

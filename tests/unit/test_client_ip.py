@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from venus_grpc.server.servicer import client_ip
+from venus_grpc.server.client_address import client_ip
 
 PROXIES = (ipaddress.ip_network("10.0.0.0/8"),)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.ingest.errors import Reason, RequestError
+from venus_grpc.ingest.outcomes import Fate
 from venus_grpc.ingest.pipeline.model import Batch
 
 
@@ -20,6 +22,16 @@ def test_answering_with_a_pending_event_is_refused() -> None:
     batch.parts[0].accept()
     with pytest.raises(RuntimeError, match="pending"):
         batch.results()
+
+
+@pytest.mark.parametrize("second", ["accept", "reject"])
+def test_a_decided_event_refuses_a_second_decision(second: str) -> None:
+    """An event that already has its outcome cannot be given another one."""
+    part = _batch(1).parts[0]
+    part.reject(pb.EVENT_CODE_VALIDATION_ERROR, "bad")
+    with pytest.raises(RuntimeError, match="already ended with EVENT_CODE_VALIDATION_ERROR"):
+        part.accept() if second == "accept" else part.reject(pb.EVENT_CODE_TOO_LARGE, "big")
+    assert (part.code, part.message) == (pb.EVENT_CODE_VALIDATION_ERROR, "bad")
 
 
 def test_results_follow_request_order() -> None:
@@ -59,3 +71,11 @@ def test_backend_ids_are_distinct_version_4_uuids() -> None:
         parsed = uuid.UUID(text)
         assert str(parsed) == text
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+
+
+def test_a_batch_fate_is_recorded_once() -> None:
+    """A batch answered once cannot also be refused: a second fate is a bug, not a second count."""
+    fate = Fate()
+    fate.answered("C", [pb.EVENT_CODE_OK], topic="t")
+    with pytest.raises(RuntimeError, match="already recorded"):
+        fate.refused(RequestError(Reason.KAFKA_UNAVAILABLE, "gone"))

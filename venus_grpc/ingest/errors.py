@@ -1,19 +1,18 @@
-"""Request-level failures: one table from reason to gRPC status, with google.rpc details.
+"""Request-level failures: one table from reason to status, with google.rpc details.
 
-A problem with the whole request ends the RPC with a status; a problem with one event is that
-event's result and never comes here.
+A problem with the whole request ends the call with a status; a problem with one event is that
+event's result and never comes here. The status codes are gRPC's, which the Connect protocol shares by
+name, so any transport answers the same reason with the same code and details.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from typing import NoReturn
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
 from google.rpc import error_details_pb2, status_pb2
-from grpc_status import rpc_status
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 
@@ -26,7 +25,11 @@ class Reason(enum.Enum):
     NO_EVENTS = "no_events"
     TOO_MANY_EVENTS = "too_many_events"
     CATEGORY_NOT_ALLOWED = "category_not_allowed"
-    UNAUTHENTICATED = "unauthenticated"
+    NO_REQUEST = "no_request"
+    READ_TIMEOUT = "read_timeout"
+    KEY_MISSING = "key_missing"
+    KEY_UNKNOWN = "key_unknown"
+    KEY_REVOKED = "key_revoked"
     PERMISSION_DENIED = "permission_denied"
     QUOTA_EXCEEDED = "quota_exceeded"
     OVERLOADED = "overloaded"
@@ -40,7 +43,11 @@ STATUS_OF: dict[Reason, grpc.StatusCode] = {
     Reason.NO_EVENTS: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.TOO_MANY_EVENTS: grpc.StatusCode.INVALID_ARGUMENT,
     Reason.CATEGORY_NOT_ALLOWED: grpc.StatusCode.INVALID_ARGUMENT,
-    Reason.UNAUTHENTICATED: grpc.StatusCode.UNAUTHENTICATED,
+    Reason.NO_REQUEST: grpc.StatusCode.INVALID_ARGUMENT,
+    Reason.READ_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
+    Reason.KEY_MISSING: grpc.StatusCode.UNAUTHENTICATED,
+    Reason.KEY_UNKNOWN: grpc.StatusCode.UNAUTHENTICATED,
+    Reason.KEY_REVOKED: grpc.StatusCode.UNAUTHENTICATED,
     Reason.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     Reason.QUOTA_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -72,15 +79,14 @@ class RequestError(Exception):
         return STATUS_OF[self.reason]
 
 
-async def abort(context: grpc.aio.ServicerContext, error: RequestError) -> NoReturn:
-    """End the RPC with ``error``'s status, message and details."""
+def status_of(error: RequestError) -> status_pb2.Status:
+    """``error`` as a ``google.rpc.Status``: code, message, and BadRequest/QuotaFailure/RetryInfo details."""
     details: list[any_pb2.Any] = []
     if error.violations:
-        bad_request = error_details_pb2.BadRequest(field_violations=[
+        details.append(_pack(error_details_pb2.BadRequest(field_violations=[
             error_details_pb2.BadRequest.FieldViolation(field=path, description=text)
             for path, text in error.violations
-        ])
-        details.append(_pack(bad_request))
+        ])))
     if error.quota_violations:
         details.append(_pack(error_details_pb2.QuotaFailure(violations=[
             error_details_pb2.QuotaFailure.Violation(subject=subject, description=text)
@@ -88,12 +94,7 @@ async def abort(context: grpc.aio.ServicerContext, error: RequestError) -> NoRet
         ])))
     if error.retry_after_s is not None:
         details.append(_pack(error_details_pb2.RetryInfo(retry_delay=_duration(error.retry_after_s))))
-    status = rpc_status.to_status(
-        status_pb2.Status(code=error.status.value[0], message=error.message, details=details)
-    )
-    kept = tuple(context.trailing_metadata() or ())  # x-request-id, set by the interceptor
-    await context.abort(status.code, status.details, kept + tuple(status.trailing_metadata))
-    raise AssertionError("context.abort returned")  # pragma: no cover - abort always raises
+    return status_pb2.Status(code=error.status.value[0], message=error.message, details=details)
 
 
 def rejection_of(error: RequestError) -> pb.BatchRejection:

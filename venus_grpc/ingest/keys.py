@@ -2,31 +2,29 @@
 
 Keys live in a TOML file (a mounted Secret) as SHA-256 hashes, never in clear, each with the app ids
 and categories it may write; the file is re-read when it changes. A caller sends its key as
-``authorization: Bearer <key>`` or ``x-api-key: <key>``. The interceptor checks it before the
-request is even parsed, so a refused call costs almost nothing; the servicer then checks the batch's
-app id and category against the key's grant. A key never appears in logs, spans, headers or metrics.
+``authorization: Bearer <key>`` or ``x-api-key: <key>``. A transport checks it (:func:`authenticate`)
+before the request is even parsed, so a refused call costs almost nothing; admission then checks the
+batch's app id and category against the key's grant (:func:`authorize`). A key never appears in logs,
+spans, headers or metrics.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import hashlib
 import hmac
 import json
 import os
 import secrets
 import tomllib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import grpc
 import structlog
 
-from venus_grpc.ingest.errors import Reason, RequestError, abort
-from venus_grpc.obs import metrics
-from venus_grpc.settings import Settings, SettingsError
+from venus_grpc.ingest.errors import Reason, RequestError
+from venus_grpc.settings import SettingsError
 
 log = structlog.get_logger(__name__)
 ANY = "*"
@@ -51,14 +49,6 @@ class Grant:
             return (f"the API key {self.name!r} may not write category {category!r} "
                     f"(it may write: {_listed(self.categories)})")
         return None
-
-
-_current_grant: contextvars.ContextVar[Grant | None] = contextvars.ContextVar("venus_grant", default=None)
-
-
-def current_grant() -> Grant | None:
-    """The grant of the key that authenticated the running call; ``None`` when keys are off."""
-    return _current_grant.get()
 
 
 def hash_key(key: str) -> str:
@@ -158,44 +148,30 @@ class KeyFile:
                 log.error("API keys file cannot be used; keeping the previous keys", error=str(exc))
 
 
-class AuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Refuses calls without a valid key, except to the public services, before the request is parsed."""
-
-    def __init__(self, key_file: KeyFile, settings: Settings) -> None:
-        self._key_file = key_file
-        self._public = settings.public_services
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        service = handler_call_details.method.split("/")[1] if handler_call_details.method.count("/") == 2 else ""
-        if handler is None or service in self._public:
-            return handler
-        key = _presented_key(handler_call_details.invocation_metadata or ())
-        grant = self._key_file.keys.lookup(key) if key else None
-        if grant is None or grant.revoked:
-            return _refusal(handler, _unauthenticated(key, grant))
-        return _with_grant(handler, grant)
-
-
-def _unauthenticated(key: str, grant: Grant | None) -> RequestError:
+def authenticate(keys: ApiKeys, headers: Iterable[tuple[str, Any]]) -> Grant:
+    """The grant of the key in ``headers``, or the UNAUTHENTICATED error that refuses the call."""
+    key = presented_key(headers)
+    grant = keys.lookup(key) if key else None
+    if grant is not None and not grant.revoked:
+        return grant
     if not key:
-        reason, message = "missing", ("an API key is required: send it as 'authorization: Bearer <key>' "
-                                      "or 'x-api-key: <key>' metadata")
-    elif grant is None:
-        reason, message = "unknown", "the API key is not valid: check that the whole key was sent"
-    else:
-        reason, message = "revoked", f"the API key {grant.name!r} was revoked: ask for a new one"
-    metrics.AUTH_FAILURES.labels(reason).inc()
-    log.info("call refused", reason=f"API key {reason}")
-    return RequestError(Reason.UNAUTHENTICATED, message)
+        raise RequestError(Reason.KEY_MISSING, "an API key is required: send it as 'authorization: Bearer <key>' "
+                                               "or 'x-api-key: <key>'")
+    if grant is None:
+        raise RequestError(Reason.KEY_UNKNOWN, "the API key is not valid: check that the whole key was sent")
+    raise RequestError(Reason.KEY_REVOKED, f"the API key {grant.name!r} was revoked: ask for a new one")
 
 
-def _presented_key(metadata: Any) -> str:
-    for name, value in metadata:
+def authorize(grant: Grant | None, app_id: str, category: str) -> None:
+    """Raise PERMISSION_DENIED unless ``grant`` covers ``app_id`` and ``category`` (``None``: keys are off)."""
+    refusal = grant.refusal(app_id, category) if grant is not None else None
+    if refusal is not None:
+        raise RequestError(Reason.PERMISSION_DENIED, refusal)
+
+
+def presented_key(headers: Iterable[tuple[str, Any]]) -> str:
+    """The key sent as ``authorization: Bearer <key>`` or ``x-api-key: <key>`` (lower-case names), or ""."""
+    for name, value in headers:
         if not isinstance(value, str):
             continue
         if name == "authorization" and value[:7].lower() == "bearer ":
@@ -203,50 +179,6 @@ def _presented_key(metadata: Any) -> str:
         if name == "x-api-key":
             return value.strip()
     return ""
-
-
-def _refusal(handler: grpc.RpcMethodHandler, error: RequestError) -> grpc.RpcMethodHandler:
-    # No request deserializer: the bytes of a refused call are never parsed.
-    if handler.request_streaming or handler.response_streaming:
-        async def refuse_stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            await abort(context, error)
-            yield  # pragma: no cover - makes this an async generator; abort always raises
-
-        return grpc.stream_stream_rpc_method_handler(refuse_stream)
-
-    async def refuse(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await abort(context, error)
-
-    return grpc.unary_unary_rpc_method_handler(refuse)
-
-
-def _with_grant(handler: grpc.RpcMethodHandler, grant: Grant) -> grpc.RpcMethodHandler:
-    if handler.request_streaming and handler.response_streaming:
-        behavior = handler.stream_stream
-
-        async def stream(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            token = _current_grant.set(grant)
-            try:
-                async for response in behavior(requests, context):
-                    yield response
-            finally:
-                _current_grant.reset(token)
-
-        return grpc.stream_stream_rpc_method_handler(stream, request_deserializer=handler.request_deserializer,
-                                                     response_serializer=handler.response_serializer)
-    if handler.request_streaming or handler.response_streaming:
-        return handler  # Venus serves no half-streaming method that needs a key
-    unary = handler.unary_unary
-
-    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        token = _current_grant.set(grant)
-        try:
-            return await unary(request, context)
-        finally:
-            _current_grant.reset(token)
-
-    return grpc.unary_unary_rpc_method_handler(call, request_deserializer=handler.request_deserializer,
-                                               response_serializer=handler.response_serializer)
 
 
 def _strings(value: object) -> bool:

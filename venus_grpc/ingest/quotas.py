@@ -14,12 +14,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from venus_grpc.ingest.errors import Reason, RequestError
-from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
 
 _MAX_BUCKETS = 10_000  # apps (or app x category pairs) tracked at once; the least recently seen go first
-_MAX_APP_LABELS = 100  # distinct app_id label values of the throttled-events metric
-OTHER_APPS = "_other"
 
 
 class _Bucket:
@@ -58,7 +55,6 @@ class Quotas:
         self._per_category = settings.quota_per_category
         self._clock = clock
         self._buckets: OrderedDict[tuple[str, str], _Bucket] = OrderedDict()
-        self._app_labels: set[str] = set()
 
     @property
     def enabled(self) -> bool:
@@ -76,7 +72,6 @@ class Quotas:
         bucket = self._bucket(app_id, category if self._per_category else "", now)
         wait_s = bucket.refill(self._burst_s, now)
         if wait_s > 0:
-            metrics.THROTTLED_EVENTS.labels(self._label(app_id)).inc(events)
             raise self._refusal(app_id, category, bucket, wait_s)
         if bucket.events_per_s:
             bucket.events -= events
@@ -107,11 +102,3 @@ class Quotas:
         return RequestError(Reason.QUOTA_EXCEEDED,
                             f"{subject} is {description}; retry in {wait_s:.2f} s",
                             quota_violations=[(subject, description)], retry_after_s=wait_s)
-
-    def _label(self, app_id: str) -> str:
-        if app_id in self._app_labels:
-            return app_id
-        if len(self._app_labels) < _MAX_APP_LABELS:
-            self._app_labels.add(app_id)
-            return app_id
-        return OTHER_APPS

@@ -18,8 +18,9 @@ EVENTS = Counter(
 )
 BATCH_REJECTIONS = Counter(
     "venus_batch_rejections",
-    "Batches refused as a whole (an UploadEvents RPC failed, or a stream batch rejected), by gRPC status.",
-    ["status"],
+    "Batches refused as a whole (an UploadEvents RPC failed, or a stream batch rejected), by gRPC status and "
+    "reason (malformed_request, bad_meta, key_missing, quota_exceeded, overloaded, kafka_unavailable, ...).",
+    ["status", "reason"],
 )
 STAGE_SECONDS = Histogram(
     "venus_stage_seconds",

@@ -24,19 +24,17 @@ from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import start_http_server
 
-from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.geoip import GeoLookup, MaxMindGeoLookup
-from venus_grpc.ingest.keys import AuthInterceptor, KeyFile
+from venus_grpc.ingest.admission import Admission
+from venus_grpc.ingest.keys import KeyFile
 from venus_grpc.ingest.pipeline import build_stages
 from venus_grpc.kafka import KafkaPublisher, Publisher
 from venus_grpc.obs import metrics
 from venus_grpc.obs.logship import LogShipper
 from venus_grpc.obs.telemetry import build_tracer_provider
-from venus_grpc.server.interceptors import RequestIdInterceptor
-from venus_grpc.server.read_timeout import RequestReadTimeoutInterceptor
+from venus_grpc.server.interceptors import GatewayInterceptor
 from venus_grpc.server.readiness import follow_kafka
-from venus_grpc.server.servicer import IngestServicer, request_parser
-from venus_grpc.server.stream import stream_events
+from venus_grpc.server.servicer import add_ingest_service
 from venus_grpc.server.transport import add_port, server_options
 from venus_grpc.settings import SERVICE_NAME, Settings
 
@@ -55,7 +53,7 @@ class Venus:
     publisher: Publisher
     geo: GeoLookup
     tracer_provider: TracerProvider
-    servicer: IngestServicer | None = None
+    admission: Admission | None = None
     metrics_port: int | None = None
     kafka_ready: asyncio.Event = field(default_factory=asyncio.Event)
     _metrics_server: Any = None
@@ -77,8 +75,8 @@ class Venus:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
         await self.health.enter_graceful_shutdown()
-        if self.servicer is not None:
-            await self.servicer.drain(quiet_s=_DRAIN_QUIET_S, timeout_s=grace_s)
+        if self.admission is not None:
+            await self.admission.drain(quiet_s=_DRAIN_QUIET_S, timeout_s=grace_s)
         await self.server.stop(max(deadline - loop.time(), 1.0))
         if self.health_server is not None:
             await self.health_server.stop(None)
@@ -110,39 +108,10 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     geo = geo or MaxMindGeoLookup(settings.geoip_db_path, cache_size=settings.geoip_cache_size)
     publisher = publisher or KafkaPublisher(settings)
     key_file = KeyFile(settings.api_keys_path) if settings.api_keys_path else None
-    server = grpc.aio.server(
-        interceptors=[
-            # Outermost: it must see the call at its headers, before the request is read.
-            *([RequestReadTimeoutInterceptor(timeout_s)] if (timeout_s := settings.request_read_timeout_s) else []),
-            aio_server_interceptor(  # type: ignore[no-untyped-call]
-                tracer_provider=tracer_provider, filter_=filters.negate(filters.service_prefix("grpc."))
-            ),
-            RequestIdInterceptor(),
-            *([AuthInterceptor(key_file, settings)] if key_file is not None else []),
-        ],
-        # Refused in gRPC's core, before any Python runs: under overload a rejection must cost
-        # next to nothing, or rejecting alone saturates the event loop.
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
-        options=server_options(settings),
-    )
-    servicer = IngestServicer(
-        settings,
-        stages=build_stages(settings, geo=geo, publisher=publisher),
-        publisher=publisher,
-        tracer=tracer_provider.get_tracer("venus_grpc"),
-    )
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, {
-        "UploadEvents": grpc.unary_unary_rpc_method_handler(
-            servicer.upload_events,
-            request_deserializer=request_parser(pb.UploadEventsRequest),
-            response_serializer=pb.UploadEventsResponse.SerializeToString,
-        ),
-        "StreamEvents": grpc.stream_stream_rpc_method_handler(
-            functools.partial(stream_events, servicer),
-            request_deserializer=request_parser(pb.StreamEventsRequest),
-            response_serializer=pb.StreamEventsResponse.SerializeToString,
-        ),
-    }),))
+    server = _grpc_server(settings, tracer_provider, key_file)
+    admission = Admission(settings, stages=build_stages(settings, geo=geo, publisher=publisher), publisher=publisher,
+                          tracer=tracer_provider.get_tracer("venus_grpc"))
+    add_ingest_service(server, admission)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -153,12 +122,34 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     port = add_port(server, settings)
     await server.start()
     venus = Venus(settings=settings, server=server, port=port, health=health_servicer,
-                  publisher=publisher, geo=geo, tracer_provider=tracer_provider, servicer=servicer)
+                  publisher=publisher, geo=geo, tracer_provider=tracer_provider, admission=admission)
     if settings.health_port:
         venus.health_server, venus.health_port = await _start_health_server(settings, health_servicer)
     if settings.metrics_enabled:
         venus._metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
         venus.metrics_port = venus._metrics_server.server_port
+    _start_background_tasks(venus, key_file)
+    log.info("listening", port=port, metrics_port=venus.metrics_port, kafka=settings.kafka_bootstrap)
+    return venus
+
+
+def _grpc_server(settings: Settings, tracer_provider: TracerProvider, key_file: KeyFile | None) -> grpc.aio.Server:
+    return grpc.aio.server(
+        interceptors=[
+            aio_server_interceptor(  # type: ignore[no-untyped-call]
+                tracer_provider=tracer_provider, filter_=filters.negate(filters.service_prefix("grpc."))
+            ),
+            GatewayInterceptor(read_timeout_s=settings.request_read_timeout_s, key_file=key_file),
+        ],
+        # Refused in gRPC's core, before any Python runs: under overload a rejection must cost
+        # next to nothing, or rejecting alone saturates the event loop.
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+        options=server_options(settings),
+    )
+
+
+def _start_background_tasks(venus: Venus, key_file: KeyFile | None) -> None:
+    settings, publisher = venus.settings, venus.publisher
     venus._connect_task = asyncio.create_task(
         follow_kafka(publisher, functools.partial(_set_serving, venus), venus.kafka_ready), name="venus-kafka-health")
     if key_file is not None:
@@ -168,8 +159,6 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
         venus._log_shipper = LogShipper(settings)
         logging.getLogger().addHandler(venus._log_shipper)
         venus._log_ship_task = asyncio.create_task(venus._log_shipper.run(), name="venus-log-shipper")
-    log.info("listening", port=port, metrics_port=venus.metrics_port, kafka=settings.kafka_bootstrap)
-    return venus
 
 
 async def _start_health_server(settings: Settings, servicer: health.aio.HealthServicer) -> tuple[grpc.aio.Server, int]:

@@ -1,118 +1,137 @@
-"""The request-id interceptor: one id per request, in baggage, logs and the response.
+"""The one interceptor of ours: every call gets its request scope, its API key check and a read time limit.
 
-It runs inside the OpenTelemetry server interceptor, whose extracted context (trace and W3C
-baggage) is already current. The id comes from baggage ``request_id``, else the ``x-request-id``
-metadata, else is made here; it is put back into baggage so that the Kafka ``baggage`` header
-carries it, bound into every log line, and sent back as ``x-request-id`` metadata (trailing for
-unary calls, initial for streams).
+It runs inside the OpenTelemetry server interceptor, whose extracted context (trace and W3C baggage)
+is already current. For calls of venus.v1.IngestService it
+
+- opens the request scope (ingest/scope.py): the id from baggage, ``x-request-id`` or a new one, sent
+  back as ``x-request-id`` (trailing metadata for unary calls, where it rides on the response's own
+  write, measured at ~10% of a one-event request as initial metadata; initial metadata for streams);
+- checks the API key from the headers, so a refused call is answered before its request is parsed;
+- ends a unary call whose request message does not arrive within ``request_read_timeout_s`` of its
+  headers. gRPC counts a call against ``max_concurrent_rpcs`` from its headers on and, for a unary
+  method, waits for the whole message before any Python runs: clients that send headers and then
+  nothing held every slot (fault scenario 9). So each unary method is served as a client-streaming
+  one that reads its one message under a time limit; on the wire nothing changes.
+
+Public services (health, reflection) get the read limit only. :func:`_wrap_rpc_behavior` is the one
+place a handler is rebuilt, for every kind of method.
 """
 
 from __future__ import annotations
 
-import re
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextvars import Token
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import structlog
-from opentelemetry import baggage
-from opentelemetry import context as otel_context
-from opentelemetry.context import Context
 
-from venus_grpc.obs.logs import color_request
-
-REQUEST_ID_KEY = "request_id"
-DEBUG_KEY = "venus.debug"  # baggage entry that colors a request: logged at DEBUG here and downstream
-REQUEST_ID_HEADER = "x-request-id"
-# Ids end up in headers, logs and Kafka: accept only short, printable ones from clients.
-_ACCEPTABLE_ID = re.compile(r"[A-Za-z0-9._:/+=-]{1,128}")
+from venus_grpc.ingest.errors import Reason, RequestError
+from venus_grpc.ingest.keys import Grant, KeyFile, authenticate
+from venus_grpc.ingest.outcomes import Fate
+from venus_grpc.ingest.scope import REQUEST_ID_HEADER, pick_request_id, request_scope
+from venus_grpc.obs import metrics
+from venus_grpc.server.abort import abort
+from venus_grpc.settings import SERVICE_NAME
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
 StreamBehavior = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]]
 
 
-def current_request_id() -> str:
-    """The id of the request being served (empty outside a request)."""
-    value = baggage.get_baggage(REQUEST_ID_KEY)
-    return value if isinstance(value, str) else ""
+class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Request scope and API key for venus.v1.IngestService calls; a read time limit for every unary call."""
 
+    def __init__(self, *, read_timeout_s: float, key_file: KeyFile | None) -> None:
+        self._read_timeout_s = read_timeout_s or None  # 0: no limit
+        self._key_file = key_file
 
-class RequestIdInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Gives every unary and bidirectional-streaming RPC a request id before its handler runs."""
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
+    async def intercept_service(self, continuation: Continuation,
+                                details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
         if handler is None:
-            return handler
-        header_id = _header(handler_call_details, REQUEST_ID_HEADER)
-        if handler.request_streaming and handler.response_streaming:
-            return grpc.stream_stream_rpc_method_handler(
-                _stream_with_request_id(handler.stream_stream, header_id),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.request_streaming or handler.response_streaming:
-            return handler
-        return grpc.unary_unary_rpc_method_handler(
-            _with_request_id(handler.unary_unary, header_id),
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+            return None
+        if not details.method.startswith(f"/{SERVICE_NAME}/"):
+            return _wrap_rpc_behavior(handler, _Call(self._read_timeout_s))
+        metadata = tuple(details.invocation_metadata or ())
+        call = _Call(self._read_timeout_s, scoped=True, header_id=_header(metadata, REQUEST_ID_HEADER))
+        if self._key_file is not None:
+            try:
+                call.grant = authenticate(self._key_file.keys, metadata)
+            except RequestError as error:
+                call.refusal = error
+        return _wrap_rpc_behavior(handler, call)
 
 
-def _with_request_id(behavior: Behavior, header_id: str) -> Behavior:
-    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
-        request_id, token, bound = _enter_request(header_id)
+@dataclass(slots=True)
+class _Call:
+    """What one call runs inside: its read limit and, for ingest calls, its scope, grant or refusal."""
+
+    read_timeout_s: float | None
+    scoped: bool = False
+    header_id: str = ""
+    grant: Grant | None = None
+    refusal: RequestError | None = None
+
+    def unary(self, behavior: Behavior) -> Behavior:
+        async def read_then_call(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            if not self.scoped:
+                return await behavior(await self._read(context), context)
+            request_id = pick_request_id(self.header_id)
+            with request_scope(request_id, grant=self.grant):
+                context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
+                await self._refuse_if_refused(context)
+                return await behavior(await self._read(context), context)
+
+        return read_then_call
+
+    def stream(self, behavior: StreamBehavior) -> StreamBehavior:
+        async def call(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            request_id = pick_request_id(self.header_id)
+            with request_scope(request_id, grant=self.grant):
+                await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
+                await self._refuse_if_refused(context)
+                async for response in behavior(requests, context):
+                    yield response
+
+        return call
+
+    async def _refuse_if_refused(self, context: grpc.aio.ServicerContext) -> None:
+        if self.refusal is not None:
+            await self._refuse(context, self.refusal)
+
+    async def _read(self, context: grpc.aio.ServicerContext) -> Any:
         try:
-            # Trailing, not initial, metadata: it rides on the response's own write instead of costing
-            # a separate one (measured at ~10% of a one-event request), and errors.abort() keeps it.
-            context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-            return await behavior(request, context)
-        finally:
-            structlog.contextvars.reset_contextvars(**bound)
-            otel_context.detach(token)
+            async with asyncio.timeout(self.read_timeout_s):
+                request = await context.read()
+        except TimeoutError:
+            metrics.REQUEST_READ_TIMEOUTS.inc()
+            await self._refuse(context, RequestError(
+                Reason.READ_TIMEOUT,
+                f"the request message did not arrive within {self.read_timeout_s:g} s of the call's headers"))
+        if request is grpc.aio.EOF:
+            await self._refuse(context, RequestError(Reason.NO_REQUEST, "the call ended without a request message"))
+        return request
 
-    return wrapper
-
-
-def _stream_with_request_id(behavior: StreamBehavior, header_id: str) -> StreamBehavior:
-    async def wrapper(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-        request_id, token, bound = _enter_request(header_id)
-        try:
-            await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
-            async for response in behavior(requests, context):
-                yield response
-        finally:
-            structlog.contextvars.reset_contextvars(**bound)
-            otel_context.detach(token)
-
-    return wrapper
+    async def _refuse(self, context: grpc.aio.ServicerContext, error: RequestError) -> None:
+        if self.scoped:
+            Fate().refused(error)
+        await abort(context, error)
 
 
-def _enter_request(header_id: str) -> tuple[str, Token[Context], Mapping[str, Token[Any]]]:
-    """Pick the request id, put it in baggage and the log context, and color the request if asked."""
-    request_id = _pick_request_id(baggage.get_baggage(REQUEST_ID_KEY), header_id)
-    if baggage.get_baggage(DEBUG_KEY) in ("1", "true"):
-        color_request()
-    token = otel_context.attach(baggage.set_baggage(REQUEST_ID_KEY, request_id))
-    return request_id, token, structlog.contextvars.bind_contextvars(request_id=request_id)
+def _wrap_rpc_behavior(handler: grpc.RpcMethodHandler, call: _Call) -> grpc.RpcMethodHandler:
+    """``handler``'s method run inside ``call``: the one place a handler is rebuilt."""
+    serialization = {"request_deserializer": handler.request_deserializer,
+                     "response_serializer": handler.response_serializer}
+    if not handler.request_streaming and not handler.response_streaming:
+        return grpc.stream_unary_rpc_method_handler(call.unary(handler.unary_unary), **serialization)
+    if handler.request_streaming and handler.response_streaming and call.scoped:
+        return grpc.stream_stream_rpc_method_handler(call.stream(handler.stream_stream), **serialization)
+    return handler  # public streams (reflection, health Watch) need nothing of ours
 
 
-def _pick_request_id(from_baggage: object, from_header: str) -> str:
-    for candidate in (from_baggage, from_header):
-        if isinstance(candidate, str) and _ACCEPTABLE_ID.fullmatch(candidate):
-            return candidate
-    return uuid.uuid4().hex
-
-
-def _header(details: grpc.HandlerCallDetails, name: str) -> str:
-    for key, value in details.invocation_metadata or ():
+def _header(metadata: tuple[Any, ...], name: str) -> str:
+    for key, value in metadata:
         if key == name and isinstance(value, str):
             return value
     return ""

@@ -9,35 +9,36 @@ batches already taken are answered, then the stream ends with UNAVAILABLE.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import grpc
-import structlog
-from opentelemetry import baggage
-from opentelemetry import context as otel_context
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.ingest.errors import Reason, RequestError, abort, rejection_of
-from venus_grpc.server.interceptors import REQUEST_ID_KEY, current_request_id
-from venus_grpc.server.servicer import IngestServicer, MalformedRequest
+from venus_grpc.ingest.admission import Admission, Caller
+from venus_grpc.ingest.checks import MalformedRequest
+from venus_grpc.ingest.errors import Reason, RequestError, rejection_of
+from venus_grpc.ingest.outcomes import Fate
+from venus_grpc.ingest.scope import current_request_id, request_scope
+from venus_grpc.server.abort import abort
 
 StreamItem = pb.StreamEventsRequest | MalformedRequest
+CallerOf = Callable[[grpc.aio.ServicerContext], Caller]
 
 
-async def stream_events(servicer: IngestServicer, requests: AsyncIterator[StreamItem],
-                        context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamEventsResponse]:
-    """The StreamEvents RPC: yields one response per batch, in the order they finish."""
-    with servicer.rpc():
-        if servicer.draining:
-            await abort(context, _shutting_down())
-        window = asyncio.Semaphore(servicer.settings.max_batches_in_flight_per_stream)
+async def serve_stream(admission: Admission, caller_of: CallerOf, requests: AsyncIterator[StreamItem],
+                       context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamEventsResponse]:
+    """Yield one response per batch, in the order they finish."""
+    with admission.call():
+        if admission.draining:
+            await _refuse_stream(context)
+        window = asyncio.Semaphore(admission.settings.max_batches_in_flight_per_stream)
         answers: asyncio.Queue[pb.StreamEventsResponse | None] = asyncio.Queue()
         running: set[asyncio.Task[None]] = set()
         stream_id = current_request_id()
 
         async def answer(item: StreamItem) -> None:
             try:
-                answers.put_nowait(await _answer(servicer, item, context, stream_id))
+                answers.put_nowait(await _answer(admission, item, caller_of(context), stream_id))
             finally:
                 window.release()
 
@@ -54,7 +55,7 @@ async def stream_events(servicer: IngestServicer, requests: AsyncIterator[Stream
                 answers.put_nowait(None)
 
         reader = asyncio.create_task(read(), name="venus-stream-reader")
-        servicer.watch_stream_reader(reader)
+        admission.watch_stream_reader(reader)
         try:
             while (response := await answers.get()) is not None:
                 yield response
@@ -62,28 +63,30 @@ async def stream_events(servicer: IngestServicer, requests: AsyncIterator[Stream
             reader.cancel()
             for task in list(running):
                 task.cancel()
-        if reader.cancelled() and servicer.draining:
+        if reader.cancelled() and admission.draining:
             await abort(context, _shutting_down())
 
 
-async def _answer(servicer: IngestServicer, item: StreamItem, context: grpc.aio.ServicerContext,
-                  stream_id: str) -> pb.StreamEventsResponse:
+async def _answer(admission: Admission, item: StreamItem, caller: Caller, stream_id: str) -> pb.StreamEventsResponse:
     if isinstance(item, MalformedRequest):
         error = RequestError(Reason.MALFORMED_REQUEST,
                              f"a stream message is not a valid venus.v1.StreamEventsRequest: {item.error}")
+        Fate().refused(error)
         return pb.StreamEventsResponse(rejection=rejection_of(error))
-    request_id = f"{stream_id}.{item.sequence}"
-    token = otel_context.attach(baggage.set_baggage(REQUEST_ID_KEY, request_id))
-    bound = structlog.contextvars.bind_contextvars(request_id=request_id)
-    try:
-        with servicer.tracer.start_as_current_span("venus.stream.batch", attributes={"venus.sequence": item.sequence}):
-            response = await servicer.process(item.batch, context)
-        return pb.StreamEventsResponse(sequence=item.sequence, response=response)
-    except RequestError as error:
-        return pb.StreamEventsResponse(sequence=item.sequence, rejection=rejection_of(error))
-    finally:
-        structlog.contextvars.reset_contextvars(**bound)
-        otel_context.detach(token)
+    with request_scope(f"{stream_id}.{item.sequence}"):
+        try:
+            with admission.tracer.start_as_current_span("venus.stream.batch",
+                                                        attributes={"venus.sequence": item.sequence}):
+                response = await admission.upload(item.batch, caller)
+            return pb.StreamEventsResponse(sequence=item.sequence, response=response)
+        except RequestError as error:
+            return pb.StreamEventsResponse(sequence=item.sequence, rejection=rejection_of(error))
+
+
+async def _refuse_stream(context: grpc.aio.ServicerContext) -> None:
+    error = _shutting_down()
+    Fate().refused(error)
+    await abort(context, error)
 
 
 def _shutting_down() -> RequestError:

@@ -43,11 +43,21 @@ class Part:
 
     def reject(self, code: EventCode, message: str, *, retryable: bool = False) -> None:
         """End this part with a non-OK outcome."""
-        self.code, self.message, self.retryable = code, message, retryable
+        self._end(code)
+        self.message, self.retryable = message, retryable
 
     def accept(self) -> None:
         """End this part as published and acknowledged."""
-        self.code = pb.EVENT_CODE_OK
+        self._end(pb.EVENT_CODE_OK)
+
+    def _end(self, code: EventCode) -> None:
+        # A second decision would overwrite the first: a stage that runs on a decided part is a bug.
+        if not self.pending:
+            raise RuntimeError(f"event #{self.index} already ended with {pb.EventCode.Name(self.code)}; "
+                               f"it cannot also end with {pb.EventCode.Name(code)}")
+        if code == pb.EVENT_CODE_UNSPECIFIED:
+            raise ValueError("EVENT_CODE_UNSPECIFIED means pending; it is not an outcome")
+        self.code = code
 
 
 @dataclass(slots=True)

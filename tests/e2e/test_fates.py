@@ -1,0 +1,196 @@
+"""Every way a batch can be refused is counted exactly once in /metrics, and nothing else moves."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+import pytest
+
+from benchmarks.faults.rawh2 import RawH2
+from tests.conftest import StartVenus
+from tests.metrics_helpers import Samples, moved, scrape, value
+from venus_grpc import Venus
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.ingest.keys import key_entry, new_key
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.devbroker import EmbeddedBroker
+
+UPLOAD = "/venus.v1.IngestService/UploadEvents"
+STREAM = "/venus.v1.IngestService/StreamEvents"
+
+
+def _request(category: str, events: int = 1) -> pb.UploadEventsRequest:
+    return pb.UploadEventsRequest(meta=pb.BatchMeta(app_id="fates", category=category),
+                                  events=[pb.Event(id=f"e{i}", payload=b'{"n": 1}') for i in range(events)])
+
+
+async def _fates(venus: Venus, action: Callable[[grpc.aio.Channel], Awaitable[object]]) -> dict[str, object]:
+    """What ``action`` moved in the fate counters: rejections by (status, reason), uploads by type, events."""
+    before = await scrape(venus)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        await action(channel)
+    after = await scrape(venus)
+    return _moves(before, after)
+
+
+def _moves(before: Samples, after: Samples) -> dict[str, object]:
+    rejections = {(dict(k)["status"], dict(k)["reason"]): v
+                  for k, v in moved(before, after, "venus_batch_rejections_total").items()}
+    uploads = {dict(k)["type"]: v for k, v in moved(before, after, "venus_uploads_total").items()}
+    events = sum(moved(before, after, "venus_events_total").values())
+    return {"rejections": rejections, "uploads": uploads, "events": events}
+
+
+def _refused_once(status: str, reason: str, *, wrong_meta: bool = False) -> dict[str, object]:
+    uploads = {"all_upload": 1.0} | ({"wrong_meta": 1.0} if wrong_meta else {})
+    return {"rejections": {(status, reason): 1.0}, "uploads": uploads, "events": 0}
+
+
+async def _refused(call: Awaitable[object], code: grpc.StatusCode) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await call
+    assert caught.value.code() is code, caught.value.details()
+
+
+async def test_a_missing_api_key_is_counted_once(start: StartVenus, tmp_path: Path, category: str) -> None:
+    """A call without a key is one UNAUTHENTICATED rejection (and one auth failure), nothing else."""
+    keys = tmp_path / "keys.toml"
+    keys.write_text(key_entry("app", new_key(), ["fates"], ["*"]))
+    venus = await start(api_keys_path=str(keys))
+    before = await scrape(venus)
+    moves = await _fates(venus, lambda ch: _refused(pb_grpc.IngestServiceStub(ch).UploadEvents(
+        _request(category), timeout=5), grpc.StatusCode.UNAUTHENTICATED))
+    assert moves == _refused_once("UNAUTHENTICATED", "key_missing")
+    assert value(await scrape(venus), "venus_auth_failures_total", reason="missing") - value(
+        before, "venus_auth_failures_total", reason="missing") == 1
+
+
+async def test_a_batch_over_quota_is_counted_once(start: StartVenus, category: str) -> None:
+    """The batch after the burst is one RESOURCE_EXHAUSTED rejection; its events count as throttled, not as events."""
+    venus = await start(quota_events_per_s=1, quota_burst_s=1)
+    stub_of = pb_grpc.IngestServiceStub
+
+    async def twice(ch: grpc.aio.Channel) -> None:
+        await stub_of(ch).UploadEvents(_request(category, events=5), timeout=5)  # takes the burst and more
+        await _refused(stub_of(ch).UploadEvents(_request(category, events=3), timeout=5),
+                       grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+    before = await scrape(venus)
+    moves = await _fates(venus, twice)
+    assert moves["rejections"] == {("RESOURCE_EXHAUSTED", "quota_exceeded"): 1.0}
+    assert moves["uploads"] == {"all_upload": 2.0, "success_upload": 1.0}
+    assert moves["events"] == 5
+    after = await scrape(venus)
+    assert value(after, "venus_throttled_events_total", app_id="fates") - value(
+        before, "venus_throttled_events_total", app_id="fates") == 3
+
+
+async def test_a_request_that_never_arrives_is_counted_once(start: StartVenus) -> None:
+    """A call that sends headers and then nothing is one DEADLINE_EXCEEDED rejection after the read timeout."""
+    venus = await start(request_read_timeout_s=1)
+
+    async def stall(_: grpc.aio.Channel) -> None:
+        conn = RawH2(venus.port)
+        await conn.open()
+        try:
+            stream_id = conn.start_call()
+            await conn.flush()
+            assert await conn.wait_status(stream_id, timeout_s=10) == str(grpc.StatusCode.DEADLINE_EXCEEDED.value[0])
+        finally:
+            await conn.close()
+
+    assert await _fates(venus, stall) == _refused_once("DEADLINE_EXCEEDED", "read_timeout")
+
+
+async def test_a_malformed_unary_request_is_counted_once(venus: Venus) -> None:
+    """Bytes that are not an UploadEventsRequest are one INVALID_ARGUMENT rejection, counted as wrong meta."""
+
+    async def garbage(ch: grpc.aio.Channel) -> None:
+        raw = ch.unary_unary(UPLOAD, request_serializer=None, response_deserializer=None)
+        await _refused(raw(b"\xff\xff\xff\xff", timeout=5), grpc.StatusCode.INVALID_ARGUMENT)
+
+    assert await _fates(venus, garbage) == _refused_once("INVALID_ARGUMENT", "malformed_request", wrong_meta=True)
+
+
+async def test_a_malformed_stream_message_is_counted_once(venus: Venus) -> None:
+    """A stream message that is not a StreamEventsRequest is rejected on the stream and counted once."""
+
+    async def garbage(ch: grpc.aio.Channel) -> None:
+        call = ch.stream_stream(STREAM, request_serializer=None, response_deserializer=None)()
+        await call.write(b"\xff\xff\xff\xff")
+        answer = pb.StreamEventsResponse.FromString(await call.read())
+        await call.done_writing()
+        assert answer.rejection.status_code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+        assert await call.code() is grpc.StatusCode.OK
+
+    assert await _fates(venus, garbage) == _refused_once("INVALID_ARGUMENT", "malformed_request", wrong_meta=True)
+
+
+async def test_a_batch_over_the_in_flight_limit_is_counted_once(start: StartVenus, category: str) -> None:
+    """With the in-flight limit used up, the next batch is one RESOURCE_EXHAUSTED rejection; the first is answered."""
+    venus = await start(max_events_per_batch=10, max_events_in_flight=10, kafka_linger_ms=1000)
+
+    async def crowd(ch: grpc.aio.Channel) -> None:
+        stub = pb_grpc.IngestServiceStub(ch)
+        first = asyncio.ensure_future(stub.UploadEvents(_request(category, events=10), timeout=10))
+        await _until(lambda: _in_flight(venus), 10)
+        await _refused(stub.UploadEvents(_request(category, events=1), timeout=10), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        assert (await first).code == pb.RESULT_CODE_ALL_SUCCESS
+
+    moves = await _fates(venus, crowd)
+    assert moves["rejections"] == {("RESOURCE_EXHAUSTED", "overloaded"): 1.0}
+    assert moves["uploads"] == {"all_upload": 2.0, "success_upload": 1.0}
+    assert moves["events"] == 10
+
+
+async def test_a_batch_during_drain_is_counted_once(venus: Venus, category: str) -> None:
+    """Once shutdown began, a batch is one UNAVAILABLE rejection."""
+    assert venus.admission is not None
+    await venus.admission.drain(quiet_s=0, timeout_s=0)
+    moves = await _fates(venus, lambda ch: _refused(pb_grpc.IngestServiceStub(ch).UploadEvents(
+        _request(category), timeout=5), grpc.StatusCode.UNAVAILABLE))
+    assert moves == _refused_once("UNAVAILABLE", "shutting_down")
+
+
+async def test_a_batch_before_kafka_connects_is_counted_once(start: StartVenus, category: str) -> None:
+    """With no broker to connect to, a batch is one UNAVAILABLE rejection."""
+    venus = await start(wait_ready=False, kafka_bootstrap=f"127.0.0.1:{free_port()}")
+    moves = await _fates(venus, lambda ch: _refused(pb_grpc.IngestServiceStub(ch).UploadEvents(
+        _request(category), timeout=5), grpc.StatusCode.UNAVAILABLE))
+    assert moves == _refused_once("UNAVAILABLE", "kafka_unavailable")
+
+
+async def test_a_batch_kafka_acknowledged_none_of_is_counted_once(
+    own_broker: EmbeddedBroker, start: StartVenus, category: str
+) -> None:
+    """When a frozen broker acknowledges no event, the batch is one UNAVAILABLE rejection, not also its events."""
+    own_broker.start()
+    venus = await start(kafka_bootstrap=own_broker.bootstrap)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        # The topic exists now, so only the freeze can fail the next batch.
+        await pb_grpc.IngestServiceStub(channel).UploadEvents(_request(category), timeout=10)
+    assert own_broker.pid is not None
+    os.kill(own_broker.pid, signal.SIGSTOP)  # a real fault: the broker stops answering, connections stay open
+    try:
+        moves = await _fates(venus, lambda ch: _refused(pb_grpc.IngestServiceStub(ch).UploadEvents(
+            _request(category, events=3), timeout=2), grpc.StatusCode.UNAVAILABLE))
+    finally:
+        os.kill(own_broker.pid, signal.SIGCONT)
+    assert moves == _refused_once("UNAVAILABLE", "kafka_unavailable")
+
+
+async def _in_flight(venus: Venus) -> bool:
+    return value(await scrape(venus), "venus_events_in_flight") > 0
+
+
+async def _until(condition: Callable[[], Awaitable[bool]], within_s: float) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)

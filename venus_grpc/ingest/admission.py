@@ -1,0 +1,176 @@
+"""Admission: everything between a parsed request and its answer, for any transport.
+
+A transport (the gRPC servicer, the stream handler) decodes a batch, says what it knows of the caller
+(:class:`Caller`) and calls :meth:`Admission.upload`, which reads top to bottom: refuse while draining,
+check the request, the key's grant and the app's quota, refuse when Kafka is away or too much is in
+flight, run the pipeline, answer. It returns the answer or raises the :class:`RequestError` that
+refused the batch; either way the batch's one fate is already recorded (``outcomes``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from opentelemetry import trace
+
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.ingest.checks import MalformedRequest, check_request
+from venus_grpc.ingest.errors import Reason, RequestError
+from venus_grpc.ingest.keys import Grant, authorize
+from venus_grpc.ingest.outcomes import Fate
+from venus_grpc.ingest.pipeline import Batch, RequestContext, Stage, run_stages
+from venus_grpc.ingest.quotas import Quotas
+from venus_grpc.ingest.scope import colored_if, current_request_id
+from venus_grpc.kafka import Publisher
+from venus_grpc.obs import metrics
+from venus_grpc.settings import Settings
+
+_KAFKA_RETRY_AFTER_S = 1.0
+_OVERLOAD_RETRY_AFTER_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What the transport knows of the caller of one batch."""
+
+    ip: str  # the client's address, trusted proxies already looked through; "" when unknown
+    time_left_s: float | None  # until the caller's deadline; None: no deadline
+    grant: Grant | None = None  # the API key's grant; None when keys are off
+
+
+class Admission:
+    """Takes batches in, or refuses them, and tracks what is in flight so that shutdown can drain."""
+
+    def __init__(self, settings: Settings, *, stages: Sequence[Stage], publisher: Publisher,
+                 tracer: trace.Tracer) -> None:
+        self.settings = settings
+        self.tracer = tracer
+        self._stages = tuple(stages)
+        self._publisher = publisher
+        self._quotas = Quotas(settings)
+        self._events_in_flight = 0
+        self._calls_in_flight = 0
+        self._last_arrival = 0.0
+        self._draining = False
+        self._stream_readers: set[asyncio.Task[None]] = set()
+
+    @property
+    def draining(self) -> bool:
+        """True once shutdown began: new batches are refused."""
+        return self._draining
+
+    async def upload(self, request: pb.UploadEventsRequest | MalformedRequest,
+                     caller: Caller) -> pb.UploadEventsResponse:
+        """Answer one batch, or raise the :class:`RequestError` that refuses it as a whole."""
+        fate = Fate()
+        with colored_if(self._listed(request)):
+            try:
+                batch = await self._admit(request, caller)
+            except RequestError as error:
+                app_id, events = _who(request)
+                fate.refused(error, app_id=app_id, events=events)
+                raise
+            return self._answer(batch, fate)
+
+    async def _admit(self, request: pb.UploadEventsRequest | MalformedRequest, caller: Caller) -> Batch:
+        if self._draining:
+            raise RequestError(Reason.SHUTTING_DOWN, "Venus is shutting down; retry later",
+                               retry_after_s=_KAFKA_RETRY_AFTER_S)
+        if isinstance(request, MalformedRequest):
+            raise RequestError(Reason.MALFORMED_REQUEST,
+                               f"the request is not a valid venus.v1.UploadEventsRequest: {request.error}")
+        check_request(request, self.settings)
+        authorize(caller.grant, request.meta.app_id, request.meta.category)
+        if self._quotas.enabled:
+            self._quotas.admit(request.meta.app_id, request.meta.category, events=len(request.events),
+                               nbytes=request.ByteSize() if self._quotas.counts_bytes else 0)
+        if not self._publisher.ready:
+            raise RequestError(Reason.KAFKA_UNAVAILABLE, "Venus is not connected to Kafka yet; retry later",
+                               retry_after_s=_KAFKA_RETRY_AFTER_S)
+        with self._in_flight(len(request.events)):
+            return await self._run(request, caller)
+
+    @contextlib.contextmanager
+    def _in_flight(self, count: int) -> Iterator[None]:
+        if self._events_in_flight + count > self.settings.max_events_in_flight:
+            raise RequestError(Reason.OVERLOADED,
+                               f"too much work in flight ({self._events_in_flight} events); retry later",
+                               retry_after_s=_OVERLOAD_RETRY_AFTER_S)
+        self._events_in_flight += count
+        metrics.EVENTS_IN_FLIGHT.inc(count)
+        try:
+            yield
+        finally:
+            self._events_in_flight -= count
+            metrics.EVENTS_IN_FLIGHT.dec(count)
+
+    async def _run(self, request: pb.UploadEventsRequest, caller: Caller) -> Batch:
+        budget_s = self.settings.publish_timeout_s if caller.time_left_s is None else caller.time_left_s
+        ctx = RequestContext(request_id=current_request_id(), deadline=time.monotonic() + budget_s)
+        batch = Batch.of(request, topic=self.settings.topic_for(request.meta.category), peer_ip=caller.ip,
+                         received_at_ms=time.time_ns() // 1_000_000)
+        await run_stages(self._stages, batch, ctx, self.tracer)
+        return batch
+
+    def _answer(self, batch: Batch, fate: Fate) -> pb.UploadEventsResponse:
+        codes = [p.code for p in batch.parts]
+        if pb.EVENT_CODE_OK not in codes and pb.EVENT_CODE_PUBLISH_ERROR in codes:
+            # Nothing got through and Kafka is why: the whole batch is worth retrying, so say so as a status.
+            failed = next(p for p in batch.parts if p.code == pb.EVENT_CODE_PUBLISH_ERROR)
+            error = RequestError(Reason.KAFKA_UNAVAILABLE,
+                                 f"no event could be published to Kafka ({failed.message}); retry later",
+                                 retry_after_s=_KAFKA_RETRY_AFTER_S)
+            fate.refused(error)
+            raise error
+        result_code, message = batch.overall()
+        response = pb.UploadEventsResponse(code=result_code, message=message, results=batch.results(),
+                                           request_id=current_request_id())
+        fate.answered(batch.meta.category, codes, topic=batch.topic)
+        return response
+
+    def _listed(self, request: pb.UploadEventsRequest | MalformedRequest) -> bool:
+        if isinstance(request, MalformedRequest):
+            return False
+        meta, s = request.meta, self.settings
+        return meta.app_id in s.debug_app_ids or bool(meta.device_id and meta.device_id in s.debug_device_ids)
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        """Count one call (unary or stream) as in flight while the block runs, for :meth:`drain`."""
+        self._calls_in_flight += 1
+        self._last_arrival = time.monotonic()
+        try:
+            yield
+        finally:
+            self._calls_in_flight -= 1
+
+    def watch_stream_reader(self, reader: asyncio.Task[None]) -> None:
+        """Have shutdown stop ``reader`` from taking more batches off its stream."""
+        self._stream_readers.add(reader)
+        reader.add_done_callback(self._stream_readers.discard)
+
+    async def drain(self, *, quiet_s: float, timeout_s: float) -> None:
+        """Refuse new batches with UNAVAILABLE; return once no call is in flight and none came for ``quiet_s``.
+
+        Uploads in flight go on; streams stop reading and end once their taken batches are answered.
+        Stopping the gRPC server only then matters: a call that reaches grpc core once
+        ``server.stop()`` has begun is CANCELLED (grpc/grpc#41785), which clients do not retry.
+        """
+        self._draining = True
+        for reader in self._stream_readers:
+            reader.cancel()
+        deadline = time.monotonic() + timeout_s
+        while (now := time.monotonic()) < deadline:
+            if self._calls_in_flight == 0 and now - self._last_arrival >= quiet_s:
+                return
+            await asyncio.sleep(min(quiet_s / 4, deadline - now))
+
+
+def _who(request: pb.UploadEventsRequest | MalformedRequest) -> tuple[str, int]:
+    if isinstance(request, MalformedRequest):
+        return "", 0
+    return request.meta.app_id, len(request.events)

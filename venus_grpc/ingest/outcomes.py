@@ -1,0 +1,77 @@
+"""Every batch ends with exactly one fate, recorded here and nowhere else: its metrics and its log line.
+
+A batch is refused as a whole (a request-level status) or answered (one result per event). Each path
+through a transport or admission creates one :class:`Fate` and records it once; a second record is a bug
+and raises, as a part's second decision does. So ``venus_uploads_total{type="all_upload"}`` equals the
+refused batches plus the answered ones, and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import structlog
+
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.ingest.errors import Reason, RequestError
+from venus_grpc.obs import metrics
+
+log = structlog.get_logger(__name__)
+
+# Refusals for what the batch itself says (rather than who sent it, or the state of Venus).
+_WRONG_META = frozenset({Reason.MALFORMED_REQUEST, Reason.NO_REQUEST, Reason.BAD_META, Reason.NO_EVENTS,
+                         Reason.TOO_MANY_EVENTS, Reason.CATEGORY_NOT_ALLOWED})
+_AUTH_FAILURE = {Reason.KEY_MISSING: "missing", Reason.KEY_UNKNOWN: "unknown", Reason.KEY_REVOKED: "revoked",
+                 Reason.PERMISSION_DENIED: "forbidden"}
+_MAX_APP_LABELS = 100  # distinct app_id label values of the throttled-events metric
+OTHER_APPS = "_other"
+_app_labels: set[str] = set()
+
+
+class Fate:
+    """The one outcome of one batch: :meth:`refused` or :meth:`answered`, exactly once."""
+
+    __slots__ = ("_recorded",)
+
+    def __init__(self) -> None:
+        self._recorded = False
+
+    def refused(self, error: RequestError, *, app_id: str = "", events: int = 0) -> None:
+        """The batch failed as a whole with ``error``; ``events`` of app ``app_id`` were not taken."""
+        self._record()
+        metrics.BATCH_REJECTIONS.labels(error.status.name, error.reason.value).inc()
+        if error.reason in _WRONG_META:
+            metrics.UPLOADS.labels("wrong_meta").inc()
+        elif error.reason in _AUTH_FAILURE:
+            metrics.AUTH_FAILURES.labels(_AUTH_FAILURE[error.reason]).inc()
+        elif error.reason is Reason.QUOTA_EXCEEDED:
+            metrics.THROTTLED_EVENTS.labels(app_label(app_id)).inc(events)
+        log.info("batch refused", status=error.status.name, reason=error.reason.value, error=error.message)
+
+    def answered(self, category: str, codes: Sequence[pb.EventCode], *, topic: str) -> None:
+        """The batch was answered with one result per event, whose codes are ``codes``."""
+        self._record()
+        for code in set(codes):
+            metrics.EVENTS.labels(category, pb.EventCode.Name(code)).inc(codes.count(code))
+        ok = codes.count(pb.EVENT_CODE_OK)
+        if ok == len(codes):
+            metrics.UPLOADS.labels("success_upload").inc()
+        elif ok + codes.count(pb.EVENT_CODE_PUBLISH_ERROR) < len(codes):
+            metrics.UPLOADS.labels("wrong_data").inc()
+        log.debug("batch answered", topic=topic, events=len(codes), ok=ok)
+
+    def _record(self) -> None:
+        if self._recorded:
+            raise RuntimeError("this batch's fate is already recorded: every batch ends exactly once")
+        self._recorded = True
+        metrics.UPLOADS.labels("all_upload").inc()
+
+
+def app_label(app_id: str) -> str:
+    """``app_id`` as a metric label: the first apps seen get their own, later ones share ``_other``."""
+    if app_id in _app_labels:
+        return app_id
+    if len(_app_labels) < _MAX_APP_LABELS:
+        _app_labels.add(app_id)
+        return app_id
+    return OTHER_APPS
