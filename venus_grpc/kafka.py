@@ -45,7 +45,7 @@ class Publisher(Protocol):
 
     @property
     def ready(self) -> bool:
-        """True once messages can be sent."""
+        """True while messages can be sent: connected, and the broker answered the last :meth:`check`."""
         ...
 
     async def connect(self) -> None:
@@ -76,11 +76,12 @@ class KafkaPublisher:
         self._partitioner = DefaultPartitioner()  # the Java client's murmur2: same key, same partition
         self._last_ack = 0.0  # monotonic time of the last publish with an acknowledged message
         self._unacked_since: float | None = None  # when sends began waiting with no acknowledgement since
+        self._answering = True  # what the last check() found
 
     @property
     def ready(self) -> bool:
-        """True once the producer has connected."""
-        return self._producer is not None
+        """True once the producer has connected, while the broker answers :meth:`check`."""
+        return self._producer is not None and self._answering
 
     async def connect(self) -> None:
         """Connect, retrying until the broker answers; a broker absent at startup is not fatal."""
@@ -107,8 +108,13 @@ class KafkaPublisher:
     async def check(self, *, timeout_s: float) -> bool:
         """True while acknowledgements arrive; when they stop, or nothing is sent, ask the broker for metadata.
 
-        A frozen broker keeps its TCP connections open, so only an answer (or its absence) tells.
+        A frozen broker keeps its TCP connections open, so only an answer (or its absence) tells. Until a
+        check finds the broker answering again, :attr:`ready` is False and new uploads are refused at once.
         """
+        self._answering = await self._answers(timeout_s=timeout_s)
+        return self._answering
+
+    async def _answers(self, *, timeout_s: float) -> bool:
         producer = self._producer
         if producer is None:
             return False

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.conftest import StartVenus
 from tests.kafka_helpers import TopicReader
+from tests.metrics_helpers import scrape, value
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
@@ -124,3 +125,28 @@ async def test_shutdown_answers_taken_batches_then_ends_the_stream_unavailable(
     acked = {r.id for a in answers for r in a.response.results if r.code == pb.EVENT_CODE_OK}
     published = {m.value["event"]["id"] for m in await topic_reader.read_all(f"to_analyzer__0.{category}")}
     assert acked <= published
+
+
+async def test_a_client_that_never_reads_answers_is_held_back_by_flow_control(
+    start: StartVenus, category: str
+) -> None:
+    """Batches whose answers are never read stop being taken once a window of answers waits: nothing piles up."""
+    venus = await start(max_batches_in_flight_per_stream=2)
+    events = [f"e{k}-{'x' * 90}" for k in range(500)]  # ids echoed back: about 60 KB of answer per batch
+    before = await scrape(venus)
+    written = 0
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        call = pb_grpc.IngestServiceStub(channel).StreamEvents(timeout=60)
+        for sequence in range(1, 301):  # 300 batches, 18 MB of answers if all were taken
+            try:
+                await asyncio.wait_for(call.write(_item(sequence, category, events)), timeout=3)
+            except TimeoutError:
+                break  # the write waits: HTTP/2 flow control holds the client back
+            written += 1
+        taken = value(await scrape(venus), "venus_uploads_total", type="all_upload") - value(
+            before, "venus_uploads_total", type="all_upload")
+        call.cancel()
+    assert written < 300, "the client was never held back"
+    # What fits in HTTP/2 buffers (gRPC grows its windows to a few MB; seen: 61 answers of ~60 KB) plus the
+    # batches in flight; without the bound Venus took all 300 and held their 18 MB of answers.
+    assert taken <= 100, f"Venus took {taken:.0f} batches whose answers nobody read"

@@ -89,7 +89,9 @@ class Admission:
             self._quotas.admit(request.meta.app_id, request.meta.category, events=len(request.events),
                                nbytes=request.ByteSize() if self._quotas.counts_bytes else 0)
         if not self._publisher.ready:
-            raise RequestError(Reason.KAFKA_UNAVAILABLE, "Venus is not connected to Kafka yet; retry later",
+            # Not connected yet, or the broker stopped answering (health is NOT_SERVING): waiting for it
+            # would only hold the call until its deadline.
+            raise RequestError(Reason.KAFKA_UNAVAILABLE, "Venus cannot reach Kafka right now; retry later",
                                retry_after_s=_KAFKA_RETRY_AFTER_S)
         with self._in_flight(len(request.events)):
             return await self._run(request, caller)

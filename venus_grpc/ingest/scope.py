@@ -7,6 +7,7 @@ the transport's ``x-request-id`` header, else is made here; the Kafka ``baggage`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import re
@@ -50,16 +51,20 @@ def pick_request_id(from_header: str) -> str:
 @contextlib.contextmanager
 def request_scope(request_id: str, *, grant: Grant | None = None) -> Iterator[None]:
     """Make ``request_id`` (and ``grant``) current in baggage, logs and this task until the block ends."""
+    task = asyncio.current_task()
     token = otel_context.attach(baggage.set_baggage(REQUEST_ID_KEY, request_id))
     bound = structlog.contextvars.bind_contextvars(request_id=request_id)
     grant_token = _grant.set(grant) if grant is not None else None
     try:
         yield
     finally:
-        if grant_token is not None:
-            _grant.reset(grant_token)
-        structlog.contextvars.reset_contextvars(**bound)
-        otel_context.detach(token)
+        # A stream's generator closed by the server from another task (a cancelled call, shutdown) cannot
+        # reset what its own task set (opentelemetry-python-contrib#2357); that context dies with the task.
+        if asyncio.current_task() is task:
+            if grant_token is not None:
+                _grant.reset(grant_token)
+            structlog.contextvars.reset_contextvars(**bound)
+            otel_context.detach(token)
 
 
 @contextlib.contextmanager

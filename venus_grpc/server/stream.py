@@ -1,8 +1,9 @@
 """StreamEvents: many batches over one stream, a bounded number of them processed at once.
 
 A reader takes batches off the stream while fewer than ``max_batches_in_flight_per_stream`` are
-being processed (so a fast sender is slowed by HTTP/2 flow control, not by our memory); each batch
-is answered as soon as it is done, carrying its sequence number. Shutdown stops the reader: the
+being processed or waiting for their answer to be written (so a fast sender, or one that does not read
+its answers, is slowed by HTTP/2 flow control, not by our memory); each batch is answered as soon as
+it is done, carrying its sequence number. Shutdown stops the reader: the
 batches already taken are answered, then the stream ends with UNAVAILABLE.
 """
 
@@ -37,10 +38,7 @@ async def serve_stream(admission: Admission, caller_of: CallerOf, requests: Asyn
         stream_id = current_request_id()
 
         async def answer(item: StreamItem) -> None:
-            try:
-                answers.put_nowait(await _answer(admission, item, caller_of(context), stream_id))
-            finally:
-                window.release()
+            answers.put_nowait(await _answer(admission, item, caller_of(context), stream_id))
 
         async def read() -> None:
             try:
@@ -59,6 +57,10 @@ async def serve_stream(admission: Admission, caller_of: CallerOf, requests: Asyn
         try:
             while (response := await answers.get()) is not None:
                 yield response
+                # The slot comes back once the answer is written, not when it is ready: a client that
+                # does not read its answers holds the write, so Venus stops taking its batches and HTTP/2
+                # flow control holds the client back, instead of answers piling up here.
+                window.release()
         finally:
             reader.cancel()
             for task in list(running):
