@@ -4,8 +4,8 @@ Every field has a default, an environment variable (``VENUS_`` + the upper-cased
 CLI flag (``--`` + the name with dashes). A bad value fails at startup with the key and the value.
 
 To add a setting, add one ``name: type = setting(default, "what it does", ...)`` line to :class:`Settings`
-(bounds of a number as ``ge``/``gt``/``le``), then run ``scripts/gen_chart.py``; ``--help`` and the
-Helm chart follow from that line.
+(bounds of a number as ``ge``/``gt``/``le``), then run ``scripts/gen_settings_docs.py`` and
+``scripts/gen_chart.py``; ``--help``, docs/configuration.md and the Helm chart all follow from that line.
 """
 
 from __future__ import annotations
