@@ -8,8 +8,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from venus_grpc.tools import send_tail, tracelogs
 from venus_grpc.settings import SPECS, Settings, SettingsError, Spec, load_settings
+from venus_grpc.tools import send_tail, tracelogs
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,8 +16,8 @@ from scripts import gen_chart, gen_settings_docs
 from venus_grpc._settings_fields import Section, setting, specs_of
 from venus_grpc.cli import main
 from venus_grpc.kafka import security_options
-from venus_grpc.settings import SPECS, Settings, SettingsError, Spec, load_settings
 from venus_grpc.server.transport import server_options
+from venus_grpc.settings import SPECS, Settings, SettingsError, Spec, load_settings
 
 # Every (setting, bound) in the metadata, so that a new bounded setting is tested without a new test.
 BOUNDS = [pytest.param(spec, kind, id=f"{name}-{kind}") for name, spec in SPECS.items()
