@@ -62,7 +62,7 @@ class Sample:
 
 
 def _synthetic() -> Sample:
-    # The shape of README's "What lands in Kafka", for when no Venus message is at hand.
+    # The shape of "What lands in Kafka" in docs/contract.md, for when no Venus message is at hand.
     value = orjson.dumps({
         "backend_id": str(uuid.uuid4()), "received_at_ms": 1796093154922,
         "meta": {"app_id": "venus-bench", "category": "BENCH", "platform": "android", "app_version": "1.0.0",

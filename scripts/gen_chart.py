@@ -1,7 +1,7 @@
 """Generate the Helm chart's view of the settings from venus_grpc/settings.py, the one source.
 
 Writes (a) ``properties.config`` of helm/venus/values.schema.json: one camelCase key per setting with
-its JSON type, (b) the documented list of settings inside ``config:`` in helm/venus/values.yaml, between
+its JSON type and bounds, (b) the documented list of settings inside ``config:`` in helm/venus/values.yaml, between
 marker comments, and (c) templates/_settings.tpl: the service's defaults, which the templates need to
 derive ports and grace periods when a value is unset. ``--check`` fails if any of them is stale.
 """
@@ -9,14 +9,13 @@ derive ports and grace periods when a value is unset. ``--check`` fails if any o
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 import typing
 from pathlib import Path
 from typing import Any
 
-from venus_grpc.settings import HELP, Settings
+from venus_grpc.settings import SPECS, Spec
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "helm" / "venus"
@@ -31,40 +30,30 @@ def camel(name: str) -> str:
     return first + "".join(part.capitalize() for part in rest)
 
 
-def json_type(annotation: Any) -> dict[str, Any]:
-    """The JSON schema of a setting's values; null stands for "the service's default"."""
-    if typing.get_origin(annotation) is typing.Literal:
-        return {"type": ["string", "null"], "enum": [*typing.get_args(annotation), None]}
-    if typing.get_origin(annotation) in (tuple, frozenset):
+def json_type(spec: Spec) -> dict[str, Any]:
+    """The JSON schema of a setting's values, with its bounds; null stands for "the service's default"."""
+    if spec.choices:
+        return {"type": ["string", "null"], "enum": [*spec.choices, None]}
+    if typing.get_origin(spec.type) in (tuple, frozenset):
         return {"type": ["array", "null"], "items": {"type": "string"}}
     names = {bool: "boolean", int: "integer", float: "number", str: "string"}
-    if annotation not in names:
-        raise SystemExit(f"gen_chart.py: no JSON type for settings of type {annotation!r}; add it to json_type()")
-    return {"type": [names[annotation], "null"]}
+    if spec.type not in names:
+        raise SystemExit(f"gen_chart.py: no JSON type for settings of type {spec.type!r}; add it to json_type()")
+    bounds = {"minimum": spec.bounds.ge, "exclusiveMinimum": spec.bounds.gt, "maximum": spec.bounds.le}
+    return {"type": [names[spec.type], "null"], **{k: v for k, v in bounds.items() if v is not None}}
 
 
-def _default(f: dataclasses.Field[Any]) -> Any:
-    if isinstance(f.default, tuple | frozenset):
-        return sorted(str(item) for item in f.default)
-    return f.default
-
-
-def _fields() -> list[dataclasses.Field[Any]]:
-    fields = dataclasses.fields(Settings)
-    missing = [f.name for f in fields if f.name not in HELP]
-    if missing:
-        raise SystemExit(f"gen_chart.py: settings without help text: {', '.join(missing)}; add them to "
-                         "HELP in venus_grpc/settings.py")
-    return list(fields)
+def _default(spec: Spec) -> Any:
+    if isinstance(spec.default, tuple | frozenset):
+        return sorted(str(item) for item in spec.default)
+    return spec.default
 
 
 def config_schema() -> dict[str, Any]:
     """The schema of ``.Values.config``: known settings only, each typed."""
-    hints = typing.get_type_hints(Settings)
     properties = {
-        camel(f.name): {**json_type(hints[f.name]), "description": f"{HELP[f.name]} (env VENUS_{f.name.upper()})",
-                        "default": _default(f)}
-        for f in _fields()
+        camel(spec.name): {**json_type(spec), "description": f"{spec.help}; env {spec.env}", "default": _default(spec)}
+        for spec in SPECS.values()
     }
     return {"type": "object", "description": "Venus settings (camelCase); unset or null: the service's default.",
             "additionalProperties": False, "properties": properties}
@@ -72,8 +61,8 @@ def config_schema() -> dict[str, Any]:
 
 def values_block() -> str:
     """One commented line per setting: key, default, environment variable and meaning."""
-    pairs = [(f"{camel(f.name)}: {json.dumps(_default(f))}", f"VENUS_{f.name.upper()}: {HELP[f.name]}")
-             for f in _fields()]
+    pairs = [(f"{camel(spec.name)}: {json.dumps(_default(spec))}", f"{spec.env}: {spec.help}")
+             for spec in SPECS.values()]
     width = max(len(left) for left, _ in pairs)
     return "\n".join([BEGIN, *(f"  # {left.ljust(width)}  # {right}" for left, right in pairs), END])
 
@@ -84,7 +73,7 @@ def render() -> dict[Path, str]:
     schema["properties"]["config"] = config_schema()
     values = VALUES.read_text()
     start, stop = values.index(BEGIN), values.index(END) + len(END)
-    defaults = json.dumps({camel(f.name): _default(f) for f in _fields()}, sort_keys=True)
+    defaults = json.dumps({camel(spec.name): _default(spec) for spec in SPECS.values()}, sort_keys=True)
     return {
         SCHEMA: json.dumps(schema, indent=2) + "\n",
         VALUES: values[:start] + values_block() + values[stop:],
@@ -94,15 +83,20 @@ def render() -> dict[Path, str]:
     }
 
 
+def stale() -> list[Path]:
+    """The generated files whose text differs from what the settings give now."""
+    return [path for path, text in render().items() if not path.exists() or path.read_text() != text]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if the chart is out of date")
     args = parser.parse_args()
-    stale = [path for path, text in render().items() if not path.exists() or path.read_text() != text]
     if args.check:
-        for path in stale:
+        paths = stale()
+        for path in paths:
             print(f"{path.relative_to(ROOT)} is out of date; run scripts/gen_chart.py")
-        return 1 if stale else 0
+        return 1 if paths else 0
     for path, text in render().items():
         path.write_text(text)
     return 0

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from venus_grpc.settings import Settings, SettingsError, field_help, load_settings, parse_value
+from venus_grpc.settings import SPECS, Settings, SettingsError, Spec, load_settings
 from venus_grpc.tools import send_tail, tracelogs
 
 
@@ -130,26 +129,39 @@ def _duration_s(text: str) -> float:
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("settings (flags override VENUS_* environment variables)")
-    for name, text in field_help().items():
-        group.add_argument("--" + name.replace("_", "-"), dest="setting_" + name, metavar="VALUE", help=text)
+    parser.epilog = "Setting flags override VENUS_* environment variables; docs/configuration.md lists them all."
+    groups: dict[str, Any] = {}
+    for spec in SPECS.values():
+        title = spec.section.title
+        if title not in groups:
+            groups[title] = parser.add_argument_group(f"{title} settings", spec.section.about or None)
+        metavar = "{" + ",".join(spec.choices) + "}" if spec.choices else "VALUE"
+        groups[title].add_argument(spec.flag, dest="setting_" + spec.name, metavar=metavar, help=_flag_help(spec))
+
+
+def _flag_help(spec: Spec) -> str:
+    """What the setting does, its environment variable and its default, as ``--help`` shows it."""
+    if isinstance(spec.default, tuple | frozenset):
+        default = ",".join(sorted(str(item) for item in spec.default)) or "none"
+    else:
+        default = repr(spec.default)
+    return f"{spec.help}; env {spec.env} (default: {default})"
 
 
 def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
-    fields = {f.name: f for f in dataclasses.fields(Settings)}
     flags = {
-        name: parse_value(fields[name], raw, key="--" + name.replace("_", "-"))
-        for name in fields
+        name: spec.parse(raw, key=spec.flag)
+        for name, spec in SPECS.items()
         if (raw := getattr(args, "setting_" + name)) is not None
     }
     base = load_settings()
-    changed = {k: v for k, v in defaults.items() if getattr(base, k) == fields[k].default}
+    changed = {k: v for k, v in defaults.items() if getattr(base, k) == SPECS[k].default}
     try:
         return load_settings(**(changed | flags))
     except SettingsError as exc:
         if exc.field not in flags:
             raise
-        flag = "--" + exc.field.replace("_", "-")
+        flag = SPECS[exc.field].flag
         raise SettingsError(f"{flag}={flags[exc.field]!r} is not valid: expected {exc.expected}") from None
 
 

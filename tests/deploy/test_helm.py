@@ -259,11 +259,13 @@ def test_secrets_are_mounted_read_only_and_named_in_the_environment(full_manifes
     ("config:\n  maxEventsPerBatch: '1000'\n", "maxEventsPerBatch"),
     ("config:\n  kafkaCompression: brotli\n", "kafkaCompression"),
     ("config:\n  kafka_bootstrap: kafka:9092\n", "kafka_bootstrap"),
+    ("config:\n  port: 70000\n", "port"),
+    ("config:\n  shutdownGraceS: 0\n", "shutdownGraceS"),
     ("autoscaling:\n  enabled: yes please\n", "enabled"),
 ])
 def test_the_schema_rejects_wrong_types_and_unknown_keys(helm: Helm, tmp_path: Path, values: str,
                                                          complaint: str) -> None:
-    """A misspelt key or a value of the wrong type fails before anything renders, naming the key."""
+    """A misspelt key, a value of the wrong type or out of bounds fails before anything renders, naming the key."""
     done = helm.template(_values(tmp_path, values), expect_ok=False)
     assert done.returncode != 0
     assert "values don't meet the specifications of the schema" in done.stderr

@@ -1,6 +1,6 @@
 """What Venus must answer for a request, worked out independently of its code.
 
-The rules are the contract's (README "The contract"), restated with the standard library: a
+The rules are the contract's (docs/contract.md), restated with the standard library: a
 request the oracle calls bad must be refused, an event it calls bad must not be OK. Where parsers
 may legitimately differ (stdlib ``json`` accepts NaN and huge numbers; the server need not), the
 oracle only bounds the answer from one side.

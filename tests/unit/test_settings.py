@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import math
 import ssl
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trustme
 
+from scripts import gen_chart, gen_settings_docs
+from venus_grpc._settings_fields import Section, setting, specs_of
 from venus_grpc.cli import main
 from venus_grpc.kafka import security_options
 from venus_grpc.server.transport import server_options
-from venus_grpc.settings import Settings, SettingsError, load_settings
+from venus_grpc.settings import SPECS, Settings, SettingsError, Spec, load_settings
+
+# Every (setting, bound) in the metadata, so that a new bounded setting is tested without a new test.
+BOUNDS = [pytest.param(spec, kind, id=f"{name}-{kind}") for name, spec in SPECS.items()
+          for kind in ("ge", "gt", "le") if getattr(spec.bounds, kind) is not None]
 
 
 def test_an_empty_environment_gives_the_documented_defaults() -> None:
@@ -199,3 +208,91 @@ def test_serve_help_says_what_each_setting_does(capsys: pytest.CaptureFixture[st
     help_text = " ".join(capsys.readouterr().out.split())
     assert "--max-connection-age-s VALUE close client connections (GOAWAY) after this long" in help_text
     assert "env VENUS_MAX_CONNECTION_AGE_S (default: 600.0)" in help_text
+
+
+def test_every_setting_has_help_text_a_section_and_a_parser() -> None:
+    """Each field of Settings is declared with setting(): it says what it does and how its value is read."""
+    assert list(SPECS) == [f.name for f in dataclasses.fields(Settings)]
+    for spec in SPECS.values():
+        assert spec.help.strip(), spec.name
+        assert spec.section.title, spec.name
+        assert spec.expected, spec.name
+
+
+def test_a_setting_of_a_type_without_a_parser_is_refused() -> None:
+    """A field whose type Venus cannot parse fails when the settings are built, not later with a raw string."""
+    @dataclasses.dataclass(frozen=True)
+    class Odd:
+        ratio: complex = setting(1j, "a complex ratio", section=Section("Odd"))
+
+    with pytest.raises(TypeError, match=r"Odd\.ratio: no parser for settings of type <class 'complex'>"):
+        specs_of(Odd)
+
+
+def test_a_field_declared_without_setting_is_refused() -> None:
+    """A plain field has no help text or bounds, so building the settings refuses it."""
+    @dataclasses.dataclass(frozen=True)
+    class Plain:
+        port: int = 5
+
+    with pytest.raises(TypeError, match=r"Plain\.port: declare it with setting"):
+        specs_of(Plain)
+
+
+def _beyond(spec: Spec, value: float, direction: int) -> Any:
+    """The next value of the setting's type past ``value``, in ``direction`` (+1 up, -1 down)."""
+    if spec.type is int:
+        return int(value) + direction
+    return math.nextafter(float(value), direction * math.inf)
+
+
+def _edge_and_outside(spec: Spec, kind: str) -> tuple[Any, Any]:
+    """The value right at the bound ``kind`` that is accepted, and the nearest one that is not."""
+    limit = getattr(spec.bounds, kind)
+    if kind == "ge":
+        return spec.type(limit), _beyond(spec, limit, -1)
+    if kind == "gt":
+        return _beyond(spec, limit, +1), spec.type(limit)
+    return spec.type(limit), _beyond(spec, limit, +1)
+
+
+@pytest.mark.parametrize(("spec", "kind"), BOUNDS)
+def test_a_value_just_outside_a_bound_is_refused_naming_the_variable(spec: Spec, kind: str) -> None:
+    """The nearest value past a bound in the metadata fails with the variable, the value and the expectation."""
+    _, outside = _edge_and_outside(spec, kind)
+    with pytest.raises(SettingsError) as error:
+        load_settings(environ={spec.env: str(outside)})
+    assert f"{spec.env}={outside!r} is not valid: expected {spec.expected}" == str(error.value)
+
+
+@pytest.mark.parametrize(("spec", "kind"), BOUNDS)
+def test_a_value_at_a_bound_is_accepted(spec: Spec, kind: str) -> None:
+    """The value at the edge of a bound in the metadata is taken as given."""
+    edge, _ = _edge_and_outside(spec, kind)
+    # A one-event batch, so that max_events_in_flight at its own edge is not below a batch.
+    settings = load_settings(environ={"VENUS_MAX_EVENTS_PER_BATCH": "1", spec.env: str(edge)})
+    assert getattr(settings, spec.name) == edge
+
+
+def test_serve_help_has_a_flag_for_every_setting(capsys: pytest.CaptureFixture[str]) -> None:
+    """`venus serve --help` is built from the settings, so no setting lacks its flag."""
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    help_text = capsys.readouterr().out
+    assert [spec.flag for spec in SPECS.values() if f"{spec.flag} " not in help_text] == []
+
+
+def test_docs_configuration_is_generated_from_the_current_settings() -> None:
+    """docs/configuration.md matches the Settings metadata; run scripts/gen_settings_docs.py if not."""
+    assert gen_settings_docs.stale() == []
+
+
+def test_docs_configuration_lists_every_setting() -> None:
+    """Every setting has a row in docs/configuration.md, under its environment variable."""
+    text = gen_settings_docs.DOC.read_text()
+    assert [spec.env for spec in SPECS.values() if f"| `{spec.name}` | `{spec.env}` |" not in text] == []
+
+
+def test_the_helm_chart_is_generated_from_the_current_settings() -> None:
+    """The chart's values.yaml, schema and defaults match the Settings metadata; run scripts/gen_chart.py if not."""
+    assert gen_chart.stale() == []
