@@ -5,8 +5,8 @@ statuses as the TLS port and nothing else.
 
 - startup: health turns SERVING only after the first Kafka connection, so it waits long (probes.startup);
   a pod that never reaches Kafka in that time is restarted.
-- readiness: "venus.v1.IngestService"; NOT_SERVING before the first Kafka connection and once shutdown
-  starts, so the pod leaves the Service's endpoints.
+- readiness: "venus.v1.IngestService"; NOT_SERVING before the first Kafka connection, while the broker stops
+  answering, and once shutdown starts, so the pod leaves the Service's endpoints.
 - liveness: "" (the server as a whole). A broker outage after startup does not turn it NOT_SERVING: uploads
   get a fast UNAVAILABLE with RetryInfo and the producer reconnects by itself. Restarting pods would not
   bring the broker back; it would only drop in-flight work and add a reconnect storm when it returns.
