@@ -91,6 +91,13 @@ class Settings:
     max_concurrent_rpcs: int = setting(128, "RPCs (streams included) one process serves at once; beyond it gRPC "
                                        "answers RESOURCE_EXHAUSTED before any work", gt=0)
     max_batches_in_flight_per_stream: int = setting(8, "batches of one StreamEvents stream processed at once", gt=0)
+    max_bytes_in_flight: int = setting(64 * 1024 * 1024, "bytes one process works on at once, counting every "
+                                       "event's copy of the batch meta (at least max_message_bytes); beyond it "
+                                       "RESOURCE_EXHAUSTED with RetryInfo", gt=0)
+    max_labels: int = setting(64, "labels in a batch's meta, which every event's message carries", ge=0)
+    max_label_key_chars: int = setting(128, "length of a label's key", gt=0)
+    max_label_value_chars: int = setting(1024, "length of a label's value", gt=0)
+    max_labels_bytes: int = setting(4096, "UTF-8 bytes of all label keys and values of a batch together", gt=0)
     allowed_categories: frozenset[str] = setting(frozenset(), "allow-list of categories (empty: any well-formed "
                                                  "one)")
 
@@ -138,6 +145,8 @@ class Settings:
         _check(self.max_events_in_flight, "max_events_in_flight",
                self.max_events_in_flight >= self.max_events_per_batch,
                f"at least max_events_per_batch ({self.max_events_per_batch}), or a full batch could never run")
+        _check(self.max_bytes_in_flight, "max_bytes_in_flight", self.max_bytes_in_flight >= self.max_message_bytes,
+               f"at least max_message_bytes ({self.max_message_bytes}), or a large batch could never run")
         _check(self.topic_template, "topic_template", "{category}" in self.topic_template,
                "a template containing {category}")
         self._check_security()

@@ -120,6 +120,62 @@ async def test_bad_meta_is_invalid_argument_naming_the_field(
     assert await topic_reader.read_all(_topic(category)) == []
 
 
+LABEL_CASES = [
+    pytest.param({f"k{i}": "v" for i in range(65)}, {"meta.labels"}, "65 labels; the limit is 64", id="too-many"),
+    pytest.param({"k" * 129: "v"}, {f"meta.labels[{'k' * 40 + '...'!r}]"}, "key is 129 characters", id="long-key"),
+    pytest.param({"build": "v" * 1025}, {"meta.labels['build']"}, "value is 1025 characters", id="long-value"),
+    pytest.param({f"k{i}": "v" * 1000 for i in range(5)}, {"meta.labels"}, "the limit is 4096 bytes in all",
+                 id="too-many-bytes"),
+]
+
+
+@pytest.mark.parametrize(("labels", "fields", "text"), LABEL_CASES)
+async def test_labels_over_a_limit_are_invalid_argument_naming_the_label(
+    stub: pb_grpc.IngestServiceStub, category: str, topic_reader: TopicReader,
+    labels: dict[str, str], fields: set[str], text: str,
+) -> None:
+    """Labels, which every event's message carries, are bounded in count, length and bytes; past a bound, nothing."""
+    request = _request(category)
+    request.meta.labels.update(labels)
+    err = await _rejected(stub.UploadEvents(request, timeout=10))
+    assert err.code() is INVALID
+    assert text in (err.details() or "") and "every event carries them" in (err.details() or "")
+    assert set(_violations(err)) == fields
+    assert await topic_reader.read_all(_topic(category)) == []
+
+
+async def test_labels_at_their_limits_are_published_with_every_event(
+    stub: pb_grpc.IngestServiceStub, category: str, topic_reader: TopicReader
+) -> None:
+    """64 labels, or 4 values of 1,000 characters, are accepted and copied into each event's message."""
+    for labels in ({f"k{i}": "v" for i in range(64)}, {f"k{i}": "v" * 1000 for i in range(4)}):
+        request = _request(category, [_event(f"e{i}-{len(labels)}") for i in range(2)])
+        request.meta.labels.update(labels)
+        assert (await stub.UploadEvents(request, timeout=10)).code == pb.RESULT_CODE_ALL_SUCCESS
+    published = await topic_reader.read_all(_topic(category))
+    assert sorted(len(m.value["meta"]["labels"]) for m in published) == [4, 4, 64, 64]
+
+
+async def test_bytes_in_flight_beyond_the_limit_are_resource_exhausted_with_retry_info(
+    start: StartVenus, spans: SpanWatch, category: str, topic_reader: TopicReader
+) -> None:
+    """A batch that would take the bytes in flight past max_bytes_in_flight waits its turn; the first succeeds."""
+    venus = await start(max_bytes_in_flight=400_000, max_message_bytes=300_000, kafka_linger_ms=1000)
+    big = orjson.dumps({"blob": "x" * 200_000})
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        stub = pb_grpc.IngestServiceStub(channel)
+        first = asyncio.ensure_future(stub.UploadEvents(_request(category, [_event("first", payload=big)]),
+                                                        timeout=10))
+        await asyncio.wait_for(spans.ended("venus.validate").wait(), timeout=10)  # the first batch is in flight
+        err = await _rejected(stub.UploadEvents(_request(category, [_event("second", payload=big)]), timeout=10))
+        first_response = await first
+    assert err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "bytes); retry later" in (err.details() or "")
+    assert any(isinstance(d, error_details_pb2.RetryInfo) for d in _details(err))
+    assert first_response.code == pb.RESULT_CODE_ALL_SUCCESS
+    assert [m.value["event"]["id"] for m in await topic_reader.read_all(_topic(category))] == ["first"]
+
+
 async def test_a_batch_without_events_is_invalid_argument(
     stub: pb_grpc.IngestServiceStub, category: str, topic_reader: TopicReader
 ) -> None:

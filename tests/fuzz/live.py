@@ -13,6 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +27,8 @@ from venus_grpc.tools.devbroker import stop_process
 # Smaller limits than the defaults, so that generated inputs reach every edge cheaply; a small GeoIP
 # cache so that random addresses filling it do not pass for a leak (see RSS_TOLERANCE_BYTES).
 LIMITS = {"max_events_per_batch": 50, "max_event_payload_bytes": 4096, "max_event_id_chars": 64,
-          "max_message_bytes": 1 << 20, "geoip_cache_size": 4096}
+          "max_message_bytes": 1 << 20, "geoip_cache_size": 4096, "max_labels": 16, "max_label_key_chars": 64,
+          "max_label_value_chars": 256, "max_labels_bytes": 2048}
 SERVICE = "venus.v1.IngestService"
 
 
@@ -52,13 +54,13 @@ class Ledger:
 class LiveVenus:
     """``venus serve`` (one process) on loopback against ``bootstrap``; stopped by its pid."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, limits: Mapping[str, int] = LIMITS) -> None:
         self.bootstrap = bootstrap
         self.port = free_port()
         self.target = f"127.0.0.1:{self.port}"
         self.ledger = Ledger()
         self._log = tempfile.NamedTemporaryFile(prefix="venus-fuzz-", suffix=".log", delete=False)  # noqa: SIM115
-        flags = [f"--{k.replace('_', '-')}={v}" for k, v in LIMITS.items()]
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in limits.items()]
         self.process = subprocess.Popen(
             [sys.executable, "-m", "venus_grpc", "serve", "--workers", "1", "--host", "127.0.0.1",
              "--port", str(self.port), "--metrics-enabled", "false", "--kafka-bootstrap", bootstrap,
@@ -90,10 +92,21 @@ class LiveVenus:
 
     def rss_bytes(self) -> int:
         """Resident memory of the server process now."""
+        return self._status_kib("VmRSS") * 1024
+
+    def peak_rss_bytes(self) -> int:
+        """The most resident memory the server process had since the last :meth:`reset_peak_rss`."""
+        return self._status_kib("VmHWM") * 1024
+
+    def reset_peak_rss(self) -> None:
+        """Start measuring the peak afresh (Linux: writing 5 to clear_refs resets VmHWM to the current RSS)."""
+        Path(f"/proc/{self.process.pid}/clear_refs").write_text("5")
+
+    def _status_kib(self, field_name: str) -> int:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-        raise AssertionError("no VmRSS for the Venus process")
+            if line.startswith(f"{field_name}:"):
+                return int(line.split()[1])
+        raise AssertionError(f"no {field_name} for the Venus process")
 
     def log_tail(self, lines: int = 30) -> str:
         """The last lines the server wrote."""
@@ -115,7 +128,7 @@ class LiveVenus:
 
 # Resident memory may stay above the warmed-up baseline by this much after a run. Two parts:
 # - drift: allocators keep freed arenas and gRPC keeps its buffer pools; a few MiB is normal (24 MiB);
-# - bounded caches: the address cache of pipeline/validate.py holds up to 65,536 addresses, measured at
+# - bounded caches: the address cache of ingest/pipeline/validate.py holds up to 65,536 addresses, measured at
 #   24 MiB when full of random IPv6 ones (the GeoIP cache is kept at 4,096 entries here, see LIMITS).
 # A leak shows once it outgrows both: about 1.2 KiB per input over the long run's tens of thousands of
 # inputs per module, about 400 KiB per input (a leaked request) over CI's hundred or so.

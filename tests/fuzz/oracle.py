@@ -27,7 +27,15 @@ def request_is_bad(request: pb.UploadEventsRequest) -> bool:
     meta = request.meta
     return (not request.HasField("meta") or not _APP_ID.fullmatch(meta.app_id)
             or not _CATEGORY.fullmatch(meta.category) or meta.platform not in pb.Platform.values()
-            or not 1 <= len(request.events) <= LIMITS["max_events_per_batch"])
+            or labels_are_bad(dict(meta.labels)) or not 1 <= len(request.events) <= LIMITS["max_events_per_batch"])
+
+
+def labels_are_bad(labels: dict[str, str]) -> bool:
+    """True when the labels, which every event's message carries, are over a limit."""
+    return (len(labels) > LIMITS["max_labels"]
+            or any(len(k) > LIMITS["max_label_key_chars"] or len(v) > LIMITS["max_label_value_chars"]
+                   for k, v in labels.items())
+            or sum(len(k.encode()) + len(v.encode()) for k, v in labels.items()) > LIMITS["max_labels_bytes"])
 
 
 def event_must_fail(event: pb.Event, earlier_ids: set[str]) -> bool:

@@ -126,6 +126,12 @@ def test_in_flight_limit_below_one_batch_is_rejected() -> None:
         load_settings(environ={"VENUS_MAX_EVENTS_IN_FLIGHT": "500"})
 
 
+def test_bytes_in_flight_below_one_message_is_rejected() -> None:
+    """max_bytes_in_flight smaller than max_message_bytes is refused: a large batch could never run."""
+    with pytest.raises(SettingsError, match=r"VENUS_MAX_BYTES_IN_FLIGHT=1000000.*max_message_bytes \(4194304\)"):
+        load_settings(environ={"VENUS_MAX_BYTES_IN_FLIGHT": "1000000"})
+
+
 @pytest.mark.parametrize(("environ", "message"), [
     ({"VENUS_TLS_CERT_PATH": "tls.crt"}, "VENUS_TLS_KEY_PATH='' is not valid: expected set together with"),
     ({"VENUS_TLS_CLIENT_CA_PATH": "ca.pem"}, "expected set only with tls_cert_path and tls_key_path"),
@@ -269,8 +275,10 @@ def test_a_value_just_outside_a_bound_is_refused_naming_the_variable(spec: Spec,
 def test_a_value_at_a_bound_is_accepted(spec: Spec, kind: str) -> None:
     """The value at the edge of a bound in the metadata is taken as given."""
     edge, _ = _edge_and_outside(spec, kind)
-    # A one-event batch, so that max_events_in_flight at its own edge is not below a batch.
-    settings = load_settings(environ={"VENUS_MAX_EVENTS_PER_BATCH": "1", spec.env: str(edge)})
+    # A one-event batch and a one-byte message, so that the in-flight limits at their own edge are not below
+    # what one batch needs.
+    settings = load_settings(environ={"VENUS_MAX_EVENTS_PER_BATCH": "1", "VENUS_MAX_MESSAGE_BYTES": "1",
+                                      spec.env: str(edge)})
     assert getattr(settings, spec.name) == edge
 
 

@@ -15,6 +15,7 @@ from venus_grpc.settings import Settings
 
 _APP_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _CATEGORY = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_MAX_VIOLATIONS = 5  # an answer names this many problems at most, so that it stays small
 M = TypeVar("M", bound=Message)
 
 
@@ -40,6 +41,7 @@ def request_parser(message_type: type[M]) -> Callable[[bytes], M | MalformedRequ
 def check_request(request: pb.UploadEventsRequest, settings: Settings) -> None:
     """Raise a :class:`RequestError` when the batch as a whole cannot be taken."""
     _check_meta(request)
+    _check_labels(request.meta, settings)
     meta = request.meta
     if settings.allowed_categories and meta.category not in settings.allowed_categories:
         allowed = ", ".join(sorted(settings.allowed_categories))
@@ -72,3 +74,36 @@ def _check_meta(request: pb.UploadEventsRequest) -> None:
     if violations:
         raise RequestError(Reason.BAD_META, "invalid batch meta: " + "; ".join(v for _, v in violations),
                            violations=violations)
+
+
+def _check_labels(meta: pb.BatchMeta, settings: Settings) -> None:
+    # Every event's Kafka message carries the meta, labels included: unbounded labels let one small
+    # request cost memory and Kafka bytes a thousand times its size (one copy per event).
+    labels = meta.labels
+    if not labels:
+        return
+    violations: list[tuple[str, str]] = []
+    if len(labels) > settings.max_labels:
+        violations.append(("meta.labels", f"{len(labels)} labels; the limit is {settings.max_labels}"))
+    total = 0
+    for key, value in labels.items():
+        total += len(key.encode()) + len(value.encode())
+        if len(key) > settings.max_label_key_chars:
+            violations.append((f"meta.labels[{_shown(key)}]",
+                               f"key is {len(key)} characters; the limit is {settings.max_label_key_chars}"))
+        if len(value) > settings.max_label_value_chars:
+            violations.append((f"meta.labels[{_shown(key)}]",
+                               f"value is {len(value)} characters; the limit is {settings.max_label_value_chars}"))
+        if len(violations) >= _MAX_VIOLATIONS:
+            break
+    if total > settings.max_labels_bytes:
+        violations.append(("meta.labels", f"labels are {total} bytes or more; the limit is "
+                                          f"{settings.max_labels_bytes} bytes in all"))
+    if violations:
+        raise RequestError(Reason.BAD_META, "labels too large, and every event carries them: "
+                           + "; ".join(f"{path}: {text}" for path, text in violations[:_MAX_VIOLATIONS]),
+                           violations=violations[:_MAX_VIOLATIONS])
+
+
+def _shown(key: str) -> str:
+    return repr(key if len(key) <= 40 else key[:40] + "...")

@@ -33,6 +33,12 @@ EVENTS_IN_FLIGHT = Gauge(
     "Events accepted for processing whose RPC has not been answered yet.",
     multiprocess_mode="livesum",
 )
+BYTES_IN_FLIGHT = Gauge(
+    "venus_bytes_in_flight",
+    "Bytes of the batches accepted for processing whose RPC has not been answered yet, counting every event's "
+    "copy of the batch meta (the measure max_bytes_in_flight bounds).",
+    multiprocess_mode="livesum",
+)
 KAFKA_READY = Gauge(
     "venus_kafka_ready",
     "1 once the Kafka producer is connected, else 0 (with several workers: the lowest of them).",
