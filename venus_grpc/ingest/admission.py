@@ -89,15 +89,15 @@ class Admission:
                                f"the request is not a valid venus.v1.UploadEventsRequest: {request.error}")
         check_request(request, self.settings)
         authorize(caller.grant, request.meta.app_id, request.meta.category)
+        size = request.ByteSize()  # measured once: protobuf computes it by walking the message
         if self._quotas.enabled:
-            self._quotas.admit(request.meta.app_id, request.meta.category, events=len(request.events),
-                               nbytes=request.ByteSize() if self._quotas.counts_bytes else 0)
+            self._quotas.admit(request.meta.app_id, request.meta.category, events=len(request.events), nbytes=size)
         if not self._publisher.ready:
             # Not connected yet, or the broker stopped answering (health is NOT_SERVING): waiting for it
             # would only hold the call until its deadline.
             raise RequestError(Reason.KAFKA_UNAVAILABLE, "Venus cannot reach Kafka right now; retry later",
                                retry_after_s=_KAFKA_RETRY_AFTER_S)
-        with self._in_flight(len(request.events), cost_bytes(request)):
+        with self._in_flight(len(request.events), cost_bytes(request, size)):
             return await self._run(request, caller)
 
     @contextlib.contextmanager
@@ -181,13 +181,13 @@ class Admission:
             await asyncio.sleep(min(quiet_s / 4, deadline - now))
 
 
-def cost_bytes(request: pb.UploadEventsRequest) -> int:
-    """What a batch holds while it is worked on: the request, and per event a copy of the meta and an envelope.
+def cost_bytes(request: pb.UploadEventsRequest, size: int) -> int:
+    """What a batch of ``size`` bytes holds while worked on: itself, and per event a copy of the meta and an envelope.
 
     Every event is published with the batch meta and the server's fields around it, so the meta counts once
     per event: a small request of many events with large labels is as heavy as it will be in Kafka.
     """
-    return request.ByteSize() + len(request.events) * (request.meta.ByteSize() + ENVELOPE_BYTES)
+    return size + len(request.events) * (request.meta.ByteSize() + ENVELOPE_BYTES)
 
 
 def _who(request: pb.UploadEventsRequest | MalformedRequest) -> tuple[str, int]:

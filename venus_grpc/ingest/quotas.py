@@ -61,11 +61,6 @@ class Quotas:
         """True when any rate is set."""
         return bool(self._events_per_s or self._bytes_per_s or any(sum(r) for r in self._app_rates.values()))
 
-    @property
-    def counts_bytes(self) -> bool:
-        """True when request sizes are limited (and so must be measured)."""
-        return bool(self._bytes_per_s or any(b for _, b in self._app_rates.values()))
-
     def admit(self, app_id: str, category: str, *, events: int, nbytes: int) -> None:
         """Take a batch's cost from its buckets, or raise RESOURCE_EXHAUSTED saying when to come back."""
         now = self._clock()
