@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import uuid
 
 import grpc
 import orjson
@@ -48,6 +49,8 @@ async def test_every_event_is_published_with_meta_geo_and_payload(
     first = by_id["e1"]
     assert first.key == b"device-42"
     assert first.value["backend_id"] == response.results[1].backend_id
+    dedup_namespace = uuid.UUID("6f1c3e52-8f0a-4d7e-9a55-2b7d3c1e9f40")  # as docs/contract.md gives it
+    assert first.value["dedup_key"] == str(uuid.uuid5(dedup_namespace, '["com.example.shop","device-42","e1"]'))
     assert first.value["payload"] == {"duration_ms": 10, "name": "checkout"}
     assert first.value["meta"] == {
         "app_id": "com.example.shop", "category": category, "platform": "ios", "app_version": "2.3.1",

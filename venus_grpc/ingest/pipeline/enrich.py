@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 import orjson
 
@@ -27,7 +28,8 @@ class Enrich:
             part.backend_id = backend_id
             part.geo = self._geo.lookup(part.ip)
             try:
-                part.value = _message_value(part, meta, batch.received_at_ms)
+                dedup = dedup_key(batch.meta.app_id, batch.meta.device_id, part.event.id)
+                part.value = _message_value(part, meta, batch.received_at_ms, dedup)
             except (orjson.JSONEncodeError, TypeError) as exc:
                 part.reject(pb.EVENT_CODE_SERIALIZATION_ERROR, f"event could not be serialised: {exc}")
                 continue
@@ -53,6 +55,16 @@ def random_uuids(count: int) -> list[str]:
 _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 
 
+def dedup_key(app_id: str, device_id: str, event_id: str) -> str:
+    """The same UUID for every copy of one event, however often it is sent: a version 5 UUID over
+    the JSON array ``[app_id, device_id, event_id]`` in the :data:`DEDUP_NAMESPACE`."""
+    return str(uuid.uuid5(DEDUP_NAMESPACE, orjson.dumps([app_id, device_id, event_id]).decode()))
+
+
+# Fixed for ever: consumers may compute dedup_key themselves (docs/contract.md).
+DEDUP_NAMESPACE = uuid.UUID("6f1c3e52-8f0a-4d7e-9a55-2b7d3c1e9f40")
+
+
 def meta_json(meta: pb.BatchMeta) -> bytes:
     """The batch meta as it appears in every published message."""
     return orjson.dumps({
@@ -71,7 +83,7 @@ def platform_name(platform: pb.Platform) -> str:
     return str(pb.Platform.Name(platform)).removeprefix("PLATFORM_").lower()
 
 
-def _message_value(part: Part, meta: orjson.Fragment, received_at_ms: int) -> bytes:
+def _message_value(part: Part, meta: orjson.Fragment, received_at_ms: int, dedup: str) -> bytes:
     event = part.event
     occurred_at_ms = (
         event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000
@@ -80,6 +92,7 @@ def _message_value(part: Part, meta: orjson.Fragment, received_at_ms: int) -> by
     geo = part.geo
     return orjson.dumps({
         "backend_id": part.backend_id,
+        "dedup_key": dedup,
         "received_at_ms": received_at_ms,
         "meta": meta,
         "event": {

@@ -386,8 +386,11 @@ type Event struct {
 	sizeCache     protoimpl.SizeCache
 	unknownFields protoimpl.UnknownFields
 
-	// Client-chosen id. Required and unique within the batch; keep it when
-	// retrying so that a retry names the same event.
+	// Client-chosen id. Required; unique per app and device for this event (a
+	// UUID is the usual choice), and the same on every retry, so that a retry
+	// names the same event: published messages carry `dedup_key`, derived from
+	// the app, the device and this id, for consumers to drop the copies a
+	// retry can leave in Kafka.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// When the event happened on the client. Optional; must not lie further in
 	// the future than the server's allowed clock skew.

@@ -67,8 +67,11 @@ private static final long serialVersionUID = 0L;
   private volatile java.lang.Object id_ = "";
   /**
    * <pre>
-   * Client-chosen id. Required and unique within the batch; keep it when
-   * retrying so that a retry names the same event.
+   * Client-chosen id. Required; unique per app and device for this event (a
+   * UUID is the usual choice), and the same on every retry, so that a retry
+   * names the same event: published messages carry `dedup_key`, derived from
+   * the app, the device and this id, for consumers to drop the copies a
+   * retry can leave in Kafka.
    * </pre>
    *
    * <code>string id = 1 [json_name = "id"];</code>
@@ -89,8 +92,11 @@ private static final long serialVersionUID = 0L;
   }
   /**
    * <pre>
-   * Client-chosen id. Required and unique within the batch; keep it when
-   * retrying so that a retry names the same event.
+   * Client-chosen id. Required; unique per app and device for this event (a
+   * UUID is the usual choice), and the same on every retry, so that a retry
+   * names the same event: published messages carry `dedup_key`, derived from
+   * the app, the device and this id, for consumers to drop the copies a
+   * retry can leave in Kafka.
    * </pre>
    *
    * <code>string id = 1 [json_name = "id"];</code>
@@ -789,8 +795,11 @@ java.lang.String defaultValue) {
     private java.lang.Object id_ = "";
     /**
      * <pre>
-     * Client-chosen id. Required and unique within the batch; keep it when
-     * retrying so that a retry names the same event.
+     * Client-chosen id. Required; unique per app and device for this event (a
+     * UUID is the usual choice), and the same on every retry, so that a retry
+     * names the same event: published messages carry `dedup_key`, derived from
+     * the app, the device and this id, for consumers to drop the copies a
+     * retry can leave in Kafka.
      * </pre>
      *
      * <code>string id = 1 [json_name = "id"];</code>
@@ -810,8 +819,11 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Client-chosen id. Required and unique within the batch; keep it when
-     * retrying so that a retry names the same event.
+     * Client-chosen id. Required; unique per app and device for this event (a
+     * UUID is the usual choice), and the same on every retry, so that a retry
+     * names the same event: published messages carry `dedup_key`, derived from
+     * the app, the device and this id, for consumers to drop the copies a
+     * retry can leave in Kafka.
      * </pre>
      *
      * <code>string id = 1 [json_name = "id"];</code>
@@ -832,8 +844,11 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Client-chosen id. Required and unique within the batch; keep it when
-     * retrying so that a retry names the same event.
+     * Client-chosen id. Required; unique per app and device for this event (a
+     * UUID is the usual choice), and the same on every retry, so that a retry
+     * names the same event: published messages carry `dedup_key`, derived from
+     * the app, the device and this id, for consumers to drop the copies a
+     * retry can leave in Kafka.
      * </pre>
      *
      * <code>string id = 1 [json_name = "id"];</code>
@@ -850,8 +865,11 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Client-chosen id. Required and unique within the batch; keep it when
-     * retrying so that a retry names the same event.
+     * Client-chosen id. Required; unique per app and device for this event (a
+     * UUID is the usual choice), and the same on every retry, so that a retry
+     * names the same event: published messages carry `dedup_key`, derived from
+     * the app, the device and this id, for consumers to drop the copies a
+     * retry can leave in Kafka.
      * </pre>
      *
      * <code>string id = 1 [json_name = "id"];</code>
@@ -865,8 +883,11 @@ java.lang.String defaultValue) {
     }
     /**
      * <pre>
-     * Client-chosen id. Required and unique within the batch; keep it when
-     * retrying so that a retry names the same event.
+     * Client-chosen id. Required; unique per app and device for this event (a
+     * UUID is the usual choice), and the same on every retry, so that a retry
+     * names the same event: published messages carry `dedup_key`, derived from
+     * the app, the device and this id, for consumers to drop the copies a
+     * retry can leave in Kafka.
      * </pre>
      *
      * <code>string id = 1 [json_name = "id"];</code>

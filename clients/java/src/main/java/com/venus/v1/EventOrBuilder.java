@@ -9,8 +9,11 @@ public interface EventOrBuilder extends
 
   /**
    * <pre>
-   * Client-chosen id. Required and unique within the batch; keep it when
-   * retrying so that a retry names the same event.
+   * Client-chosen id. Required; unique per app and device for this event (a
+   * UUID is the usual choice), and the same on every retry, so that a retry
+   * names the same event: published messages carry `dedup_key`, derived from
+   * the app, the device and this id, for consumers to drop the copies a
+   * retry can leave in Kafka.
    * </pre>
    *
    * <code>string id = 1 [json_name = "id"];</code>
@@ -19,8 +22,11 @@ public interface EventOrBuilder extends
   java.lang.String getId();
   /**
    * <pre>
-   * Client-chosen id. Required and unique within the batch; keep it when
-   * retrying so that a retry names the same event.
+   * Client-chosen id. Required; unique per app and device for this event (a
+   * UUID is the usual choice), and the same on every retry, so that a retry
+   * names the same event: published messages carry `dedup_key`, derived from
+   * the app, the device and this id, for consumers to drop the copies a
+   * retry can leave in Kafka.
    * </pre>
    *
    * <code>string id = 1 [json_name = "id"];</code>
