@@ -18,6 +18,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from benchmarks.broker_load import Sample
+from venus_grpc.kafka import stop_within
 
 _SENTINEL = "x-bench-sentinel"
 
@@ -81,7 +82,7 @@ async def count_topic(bootstrap: str, topic: str) -> TopicCount:
         for partition in partitions:
             await producer.send_and_wait(topic, b"{}", partition=partition, headers=[(_SENTINEL, marker)])
     finally:
-        await asyncio.wait_for(producer.stop(), timeout=10)
+        await stop_within(producer, 10)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
                                 fetch_max_bytes=64 * 1024 * 1024)
@@ -116,7 +117,7 @@ async def count_topic(bootstrap: str, topic: str) -> TopicCount:
         return TopicCount(messages=messages, distinct_ids=len(ids), sample=sample, offset_gaps=gaps,
                           per_request=per_request)
     finally:
-        await asyncio.wait_for(consumer.stop(), timeout=10)
+        await stop_within(consumer, 10)
 
 
 def verify(bootstrap: str, topic: str, *, expected: int, ambiguous: int, timeout_s: float, batch: int = 0,

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import start_http_server
 
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.kafka import security_options
+from venus_grpc.kafka import security_options, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
 from venus_grpc.tools.ledger import Kind, Ledger, Load, send_batch
@@ -113,7 +113,7 @@ class Canary:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
-                await asyncio.wait_for(consumer.stop(), timeout=10)
+                await stop_within(consumer, 10)
 
     async def _send_one(self, stub: pb_grpc.IngestServiceStub, event_id: str) -> None:
         sent_at = time.monotonic()

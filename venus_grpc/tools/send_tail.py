@@ -13,6 +13,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.kafka import stop_within
 
 
 def sample_request(*, app_id: str, category: str, events: int, ip: str = "") -> pb.UploadEventsRequest:
@@ -94,5 +95,5 @@ async def tail(bootstrap: str, topic: str, *, from_beginning: bool, max_messages
                 print(orjson.dumps({"partition": record.partition, "offset": record.offset, "key": key,
                                     "headers": headers, "value": orjson.loads(record.value)}).decode())
     finally:
-        await asyncio.wait_for(consumer.stop(), timeout=10)
+        await stop_within(consumer, 10)
     return 0

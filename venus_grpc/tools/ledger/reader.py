@@ -11,6 +11,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
+from venus_grpc.kafka import stop_within
+
 SENTINEL_HEADER = "x-test-sentinel"
 
 
@@ -63,7 +65,7 @@ class TopicReader:
                                                  headers))
             return found
         finally:
-            await asyncio.wait_for(consumer.stop(), timeout=10)
+            await stop_within(consumer, 10)
 
     async def _mark_ends(self, topic: str, marker: str) -> list[int]:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
@@ -76,7 +78,7 @@ class TopicReader:
                                              headers=[(SENTINEL_HEADER, marker.encode())])
             return partitions
         finally:
-            await asyncio.wait_for(producer.stop(), timeout=10)
+            await stop_within(producer, 10)
 
 
 async def published_ids(bootstrap: str, topic: str, *, within_s: float = 30, read_timeout_s: float = 6) -> list[str]:
