@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from venus_grpc.tools.ledger.book import Kind, Ledger
+from venus_grpc.tools.stats import percentile
 
 
 @dataclass(frozen=True)
@@ -47,14 +48,7 @@ def judge(ledger: Ledger, published: Iterable[str]) -> Verdict:
         failed_present=len(ledger.ids(Kind.FAILED) & present),
         unknown_present=len(ledger.ids(Kind.UNKNOWN) & present),
         rpcs=len(ledger.rpcs),
-        p50_s=_percentile(latencies, 50),
-        p99_s=_percentile(latencies, 99),
+        p50_s=percentile(latencies, 50),
+        p99_s=percentile(latencies, 99),
         max_s=latencies[-1] if latencies else 0.0,
     )
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    rank = max(1, -(-len(sorted_values) * q // 100))
-    return sorted_values[int(min(rank, len(sorted_values))) - 1]
