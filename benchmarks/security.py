@@ -28,6 +28,7 @@ from benchmarks.report import table
 from venus_grpc.ingest.keys import key_entry, new_key
 from venus_grpc.server.transport import free_port
 from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.tls import channel_credentials
 
 MODES = ("plaintext", "api-key", "tls", "tls+api-key", "mtls+api-key")
 SERVICE = "venus.v1.IngestService"
@@ -81,11 +82,9 @@ class Materials:
         if "tls" not in mode:
             return None
         client = mode.startswith("mtls")
-        return grpc.ssl_channel_credentials(
-            (self.directory / "ca.pem").read_bytes(),
-            (self.directory / "client.key").read_bytes() if client else None,
-            (self.directory / "client.pem").read_bytes() if client else None,
-        )
+        return channel_credentials(str(self.directory / "ca.pem"),
+                                   str(self.directory / "client.pem") if client else "",
+                                   str(self.directory / "client.key") if client else "")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
