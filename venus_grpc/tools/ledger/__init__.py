@@ -6,7 +6,7 @@ Shared by the fault scenarios (``python -m benchmarks.faults``) and ``venus cana
 from venus_grpc.tools.ledger.book import Kind, Ledger, Outcome
 from venus_grpc.tools.ledger.driver import Load, drive, send_batch
 from venus_grpc.tools.ledger.reader import TopicReader, published_ids
-from venus_grpc.tools.ledger.verdict import Verdict, judge
+from venus_grpc.tools.ledger.verdict import LedgerVerdict, judge
 
-__all__ = ["Kind", "Ledger", "Load", "Outcome", "TopicReader", "Verdict", "drive", "judge", "published_ids",
+__all__ = ["Kind", "Ledger", "LedgerVerdict", "Load", "Outcome", "TopicReader", "drive", "judge", "published_ids",
            "send_batch"]

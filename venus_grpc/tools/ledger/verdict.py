@@ -11,8 +11,11 @@ from venus_grpc.tools.stats import percentile
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """One run judged; the first three counts after ``acknowledged`` must be 0 for a sound gateway."""
+class LedgerVerdict:
+    """Each event's outcome in the ledger against the ids in Kafka.
+
+    The first three counts after ``acknowledged`` must be 0 for a sound gateway.
+    """
 
     sent: int
     acknowledged: int
@@ -33,12 +36,12 @@ class Verdict:
         return self.lost == 0 and self.rejected_present == 0 and self.late_rpcs == 0
 
 
-def judge(ledger: Ledger, published: Iterable[str]) -> Verdict:
+def judge(ledger: Ledger, published: Iterable[str]) -> LedgerVerdict:
     """Compare the ledger with the event ids read from Kafka (every copy of each)."""
     copies = Counter(published)
     present = set(copies)
     latencies = sorted(r.latency_s for r in ledger.rpcs)
-    return Verdict(
+    return LedgerVerdict(
         sent=len(ledger.outcomes),
         acknowledged=len(ledger.ids(Kind.OK)),
         lost=len(ledger.ids(Kind.OK) - present),
