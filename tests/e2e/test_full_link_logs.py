@@ -11,6 +11,7 @@ import grpc
 import orjson
 import pytest
 
+from tests.process_helpers import run_command
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
 from venus_grpc.tools.devbroker import EmbeddedBroker
@@ -45,13 +46,11 @@ async def _upload(port: int, category: str, trace_id: str, event_id: str) -> Non
 async def _trace_logs(bootstrap: str, logs_topic: str, category: str) -> tuple[list[dict[str, object]],
                                                                               list[dict[str, object]]]:
     """Run `venus trace-logs` for TRACE; its log lines and its events."""
-    run = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "venus_grpc", "trace-logs", TRACE, "--bootstrap", bootstrap,
-        "--logs-topic", logs_topic, "--events-topic-prefix", f"to_analyzer__0.{category}", "--timeout-s", "30",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    out, err = await asyncio.wait_for(run.communicate(), timeout=60)
-    assert run.returncode in (0, 1), err.decode()
-    records = [orjson.loads(line) for line in out.decode().splitlines() if line.startswith("{")]
+    run = await run_command([sys.executable, "-m", "venus_grpc", "trace-logs", TRACE, "--bootstrap", bootstrap,
+                             "--logs-topic", logs_topic, "--events-topic-prefix", f"to_analyzer__0.{category}",
+                             "--timeout-s", "30"], timeout_s=60)
+    assert run.returncode in (0, 1), run.stderr
+    records = [orjson.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
     return [r for r in records if "headers" not in r], [r for r in records if "headers" in r]
 
 
