@@ -29,11 +29,6 @@ _CHECK_TIMEOUT_S = 2.0  # one health call; a server busy after a heavy run may t
 _POLL_S = 0.1
 
 
-def _child_env(**extra: str) -> dict[str, str]:
-    """This environment without ``VENUS_*`` (a run must not depend on the caller's settings), plus ``extra``."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("VENUS_")} | extra
-
-
 def stop_process(process: subprocess.Popen[bytes], *, timeout_s: float) -> None:
     """Stop a child by its pid: SIGTERM, then SIGKILL once ``timeout_s`` has passed."""
     if process.poll() is not None:
@@ -146,29 +141,51 @@ def running_venus(bootstrap: str, *, log_dir: Path, name: str = "venus", workers
         venus.stop(timeout_s=stop_timeout_s)
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` now, from /proc (none where there is no /proc)."""
+def _child_env(**extra: str) -> dict[str, str]:
+    """This environment without ``VENUS_*`` (a run must not depend on the caller's settings), plus ``extra``."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("VENUS_")} | extra
+
+
+def _descendants(pid: int) -> dict[int, int]:
+    """Every process below ``pid`` now, each with its parent, from /proc (none where there is no /proc)."""
     children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])  # "pid (comm) state ppid ..."
-        except (OSError, IndexError, ValueError):
-            continue  # it exited meanwhile
-        children.setdefault(parent, []).append(int(stat.parent.name))
-    found, todo = [], [pid]
+    for entry in Path("/proc").glob("[0-9]*"):
+        parent = _parent(int(entry.name))
+        if parent is not None:
+            children.setdefault(parent, []).append(int(entry.name))
+    found: dict[int, int] = {}
+    todo = [pid]
     while todo:
-        below = children.get(todo.pop(), [])
-        found += below
-        todo += below
+        parent = todo.pop()
+        for child in children.get(parent, []):
+            found[child] = parent
+            todo.append(child)
     return found
 
 
-def _pidfds(pids: list[int]) -> list[int]:
-    """A pidfd per process still there: it names that process, so a signal can never reach a reused pid."""
+def _parent(pid: int) -> int | None:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])  # "pid (comm) state ppid ..."
+    except (OSError, IndexError, ValueError):
+        return None  # it exited meanwhile
+
+
+def _pidfds(tree: dict[int, int]) -> list[int]:
+    """A pidfd for each process of ``tree`` (pid: parent) still there, so that a signal never reaches a reused pid.
+
+    A pidfd names one process for good; one whose parent is no longer the one seen is left alone, as it
+    may not be ours.
+    """
     fds = []
-    for pid in pids:
-        with contextlib.suppress(OSError):  # gone already, or no pidfd_open (not Linux 5.3+)
-            fds.append(os.pidfd_open(pid))
+    for pid, parent in tree.items():
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # gone already, or no pidfd_open (before Linux 5.3)
+            continue
+        if _parent(pid) == parent:
+            fds.append(fd)
+        else:
+            os.close(fd)
     return fds
 
 
@@ -176,14 +193,21 @@ def _stop_pidfds(fds: list[int], *, timeout_s: float) -> None:
     """SIGTERM each process still running, then SIGKILL those not gone within ``timeout_s``; close the pidfds."""
     deadline = time.monotonic() + timeout_s
     try:
-        running = [fd for fd in fds if not select.select([fd], [], [], 0)[0]]  # a pidfd is readable once it exits
+        running = [fd for fd in fds if not _exited(fd, within_s=0)]
         for fd in running:
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(fd, signal.SIGTERM)
         for fd in running:
-            if not select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            if not _exited(fd, within_s=deadline - time.monotonic()):
                 with contextlib.suppress(ProcessLookupError):
                     signal.pidfd_send_signal(fd, signal.SIGKILL)
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _exited(pidfd: int, *, within_s: float) -> bool:
+    """Whether the process of ``pidfd`` exits within ``within_s``: a pidfd turns readable when it does."""
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(max(0, int(within_s * 1000))))

@@ -1,6 +1,7 @@
 """The fault ledger: send events with unique ids, record each one's outcome, read Kafka back, judge.
 
-Shared by the fault scenarios (``python -m benchmarks.faults``) and ``venus canary``.
+Shared by the fault scenarios (``python -m benchmarks.faults``) and ``venus canary``; the reader also
+by the tests and the throughput benchmarks' read-back.
 """
 
 from venus_grpc.tools.ledger.book import Kind, Ledger, Outcome
