@@ -34,6 +34,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from benchmarks.phases import Tally, emit, run_and_emit, run_async
+from venus_grpc.kafka import stop_within
 from venus_grpc.settings import Settings
 
 _PARTITIONER = DefaultPartitioner()
@@ -194,7 +195,7 @@ async def _child_main(spec: BrokerSpec, concurrency: int, index: int, conn: Conn
         await _produce(producer, spec, concurrency, tally, index * 10**9, announce=False)
         conn.send(tally)
     finally:
-        await asyncio.wait_for(producer.stop(), timeout=10)
+        await stop_within(producer, 10)
 
 
 def _child(spec: BrokerSpec, concurrency: int, index: int, conn: Connection) -> None:
@@ -229,7 +230,7 @@ async def run(spec: BrokerSpec) -> dict[str, Any]:
         return tally.result(mode="closed", batch=spec.batch, concurrency=spec.concurrency,
                             processes=len(shares), api=spec.api, message_bytes=len(spec.sample.value))
     finally:
-        await asyncio.wait_for(producer.stop(), timeout=10)
+        await stop_within(producer, 10)
         for helper, _ in helpers:
             helper.join(timeout=10)
             if helper.is_alive():

@@ -20,16 +20,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from benchmarks.procs import Managed, child_env, wait_serving
 from benchmarks.report import table
 from benchmarks.verify import verify
 from venus_client import EventData, Meta, VenusClient
-from venus_grpc.server.transport import free_port
 from venus_grpc.settings import Settings
 from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.process import running_venus
 
 Way = Callable[[VenusClient, list[EventData]], Awaitable[None]]
-SERVICE = "venus.v1.IngestService"
 
 
 async def _batched(client: VenusClient, events: list[EventData]) -> None:
@@ -80,16 +78,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     a = p.parse_args(argv)
     category = "BENCH_CLIENT_" + uuid.uuid4().hex[:8].upper()
     with tempfile.TemporaryDirectory(prefix="venus-bench-client-") as tmp, EmbeddedBroker() as broker:
-        port = free_port()
-        venus = Managed("venus", [sys.executable, "-m", "venus_grpc", "serve", "--host", "127.0.0.1", "--port",
-                                  str(port), "--metrics-enabled", "false", "--kafka-bootstrap", broker.bootstrap,
-                                  "--log-level", "WARNING", "--traces-exporter", "none", "--workers", "1"],
-                        log_dir=Path(tmp), env=child_env(OTEL_TRACES_EXPORTER="none"))
-        try:
-            wait_serving(f"127.0.0.1:{port}", venus, service=SERVICE)
-            rates, sent = asyncio.run(_measure(f"127.0.0.1:{port}", category, a.events, a.rounds))
-        finally:
-            venus.stop(timeout_s=15)
+        with running_venus(broker.bootstrap, log_dir=Path(tmp)) as venus:
+            rates, sent = asyncio.run(_measure(venus.target, category, a.events, a.rounds))
         verdict = verify(broker.bootstrap, Settings().topic_for(category), expected=sent, ambiguous=0,
                          timeout_s=60)
     base = statistics.median(rates["upload 1 by 1"])

@@ -22,7 +22,6 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -30,6 +29,7 @@ import grpc
 from benchmarks.phases import Tally, emit, run_and_emit
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.tools.send_tail import sample_request
+from venus_grpc.tools.tls import aio_channel, channel_credentials
 
 METHOD = "/venus.v1.IngestService/UploadEvents"
 STREAM_METHOD = "/venus.v1.IngestService/StreamEvents"
@@ -104,12 +104,8 @@ class LoadSpec:
 
     def channel(self) -> grpc.aio.Channel:
         """A new channel to the target: plaintext, TLS or mTLS."""
-        if not self.ca_path:
-            return grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
-        client_key = Path(self.client_key_path).read_bytes() if self.client_key_path else None
-        client_chain = Path(self.client_cert_path).read_bytes() if self.client_cert_path else None
-        credentials = grpc.ssl_channel_credentials(Path(self.ca_path).read_bytes(), client_key, client_chain)
-        return grpc.aio.secure_channel(self.target, credentials, options=_CHANNEL_OPTIONS)
+        credentials = channel_credentials(self.ca_path, self.client_cert_path, self.client_key_path)
+        return aio_channel(self.target, credentials, options=_CHANNEL_OPTIONS)
 
 
 Call = Any  # grpc.aio.UnaryUnaryMultiCallable: untyped upstream

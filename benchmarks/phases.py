@@ -18,6 +18,8 @@ from collections.abc import Coroutine
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
+from venus_grpc.tools.stats import percentile
+
 T = TypeVar("T")
 
 # Statuses after which the events of the RPC may still have reached Kafka: the verifier
@@ -49,14 +51,6 @@ def run_and_emit(main: Coroutine[Any, Any, dict[str, Any]]) -> int:
         return 1
     emit("result", **result)
     return 0
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """The nearest-rank ``q`` percentile (0-100) of already sorted values; 0 when empty."""
-    if not sorted_values:
-        return 0.0
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
 
 
 @dataclass

@@ -1,15 +1,14 @@
-"""Processes the benchmark starts: started with a clean environment, stopped by pid, always bounded.
+"""Load drivers the benchmark runs and meters: started by ``OwnedProcess``, stopped by pid, always bounded.
 
 Every process is started in its own session, so a Ctrl-C reaches only the orchestrator, whose
 ``finally`` blocks then stop each process it started: SIGTERM, then SIGKILL after a bound, and the
-same for any descendant (Venus workers) still alive afterwards.
+same for any descendant (Venus workers) still alive afterwards (``venus_grpc.tools.process``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import queue
 import subprocess
 import threading
@@ -19,81 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import grpc
-import psutil
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-
 from benchmarks.meter import Machine, PeakRss, ProcessTree
-from venus_grpc.tools.devbroker import stop_process
+from venus_grpc.tools.process import OwnedProcess
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """This environment without ``VENUS_*`` (runs must not depend on the caller's settings), plus ``extra``."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("VENUS_")} | extra
-
-
-class Managed:
-    """A subprocess the benchmark owns; stderr goes to a log file whose tail explains failures."""
-
-    def __init__(self, name: str, argv: Sequence[str], *, log_dir: Path, env: dict[str, str] | None = None,
-                 pipe_stdout: bool = False) -> None:
-        self.name = name
-        self.log_path = log_dir / f"{name}-{time.monotonic_ns()}.log"
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            list(argv), cwd=REPO_ROOT, env=env or child_env(), start_new_session=True,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if pipe_stdout else self._log, stderr=self._log,
-        )
-
-    @property
-    def pid(self) -> int:
-        """The process id."""
-        return self.process.pid
-
-    def log_tail(self, lines: int = 15) -> str:
-        """The last lines the process wrote to stderr."""
-        self._log.flush()
-        text = self.log_path.read_text(errors="replace").splitlines()
-        return "\n".join(text[-lines:])
-
-    def stop(self, *, timeout_s: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout_s``; then the same for descendants left behind."""
-        try:
-            descendants = psutil.Process(self.pid).children(recursive=True)
-        except psutil.Error:
-            descendants = []
-        stop_process(self.process, timeout_s=timeout_s)
-        for child in descendants:
-            try:
-                child.terminate()
-                child.wait(timeout=timeout_s)
-            except psutil.TimeoutExpired:
-                child.kill()
-            except psutil.Error:
-                pass
-        self._log.close()
-
-
-def wait_serving(target: str, proc: Managed, *, service: str, timeout_s: float = 30.0,
-                 credentials: grpc.ChannelCredentials | None = None) -> None:
-    """Wait until grpc.health.v1 says SERVING for ``service``; fail fast if the process exits."""
-    deadline = time.monotonic() + timeout_s
-    channel = grpc.secure_channel(target, credentials) if credentials else grpc.insecure_channel(target)
-    with channel:
-        stub = health_pb2_grpc.HealthStub(channel)
-        while time.monotonic() < deadline:
-            if proc.process.poll() is not None:
-                raise RuntimeError(f"{proc.name} exited with code {proc.process.returncode}:\n{proc.log_tail()}")
-            try:
-                reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=1)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    return
-            except grpc.RpcError:
-                pass
-            time.sleep(0.1)
-    raise RuntimeError(f"{proc.name} was not SERVING within {timeout_s:.0f} s:\n{proc.log_tail()}")
 
 
 @dataclass(frozen=True)
@@ -119,7 +47,7 @@ class Measured:
 def drive(name: str, argv: Sequence[str], *, trees: dict[str, ProcessTree], log_dir: Path,
           timeout_s: float) -> Measured:
     """Run a load driver to completion, reading ``trees`` (and the driver) at its window's edges."""
-    driver = Managed(name, argv, log_dir=log_dir, pipe_stdout=True)
+    driver = OwnedProcess(name, argv, log_dir=log_dir, cwd=REPO_ROOT, pipe_stdout=True)
     lines: queue.Queue[str | None] = queue.Queue()
     assert driver.process.stdout is not None
     threading.Thread(target=_pump, args=(driver.process.stdout, lines), daemon=True).start()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks.procs import Measured
-from benchmarks.verify import Verdict
+from benchmarks.verify import CountVerdict
 
 MIB = 1024 * 1024
 
@@ -22,7 +22,7 @@ class RunRecord:
     batch: int
     concurrency: int
     measured: Measured
-    verdict: Verdict | None = None
+    verdict: CountVerdict | None = None
     offered_eps: float = 0.0  # open loop only
 
     @property

@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmarks.broker_load import Sample
 from benchmarks.meter import ProcessTree
-from benchmarks.procs import REPO_ROOT, Managed, child_env, drive, wait_serving
+from benchmarks.procs import REPO_ROOT, drive
 from benchmarks.records import Overload, Point, RunRecord
 from benchmarks.report import (
     best,
@@ -50,9 +50,9 @@ from benchmarks.verify import verify
 from venus_grpc.server.transport import free_port
 from venus_grpc.settings import Settings
 from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.process import OwnedProcess, running_venus, wait_serving
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
-SERVICE = "venus.v1.IngestService"
 OVERLOAD_FACTOR = 3.0
 OVERLOAD_BATCH = 100
 
@@ -107,7 +107,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     """The command line; ``--quick`` changes the defaults, explicit flags still win."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="short runs and a smaller sweep: about 2 minutes")
-    p.add_argument("--workers", type=int, help="passed to `venus serve --workers` (only when given)")
+    p.add_argument("--workers", type=int, help="passed to `venus serve --workers` (default: its own, one per core)")
     p.add_argument("--batch-sizes", type=_ints, help="events per RPC (default 1,10,100,1000)")
     p.add_argument("--concurrency", type=_ints, help="RPCs in flight (default 1,4,16,64; quick 16,64)")
     p.add_argument("--grid", action="store_true", help="every batch size at every concurrency")
@@ -189,23 +189,14 @@ class Bench:
         """Fresh broker and Venus; drive; stop Venus; read the topic back."""
         category = "BENCH_" + uuid.uuid4().hex[:10].upper()
         with EmbeddedBroker() as broker:
-            port = free_port()
-            argv = [sys.executable, "-m", "venus_grpc", "serve", "--host", "127.0.0.1", "--port", str(port),
-                    "--metrics-host", "127.0.0.1", "--metrics-port", "0", "--kafka-bootstrap", broker.bootstrap,
-                    "--log-level", "WARNING", "--traces-exporter", "none", "--shutdown-grace-s", "5"]
-            if self.o.workers is not None:
-                argv += ["--workers", str(self.o.workers)]
-            venus = Managed("venus", argv, log_dir=self.log_dir, env=child_env(OTEL_TRACES_EXPORTER="none"))
-            try:
-                wait_serving(f"127.0.0.1:{port}", venus, service=SERVICE)
-                assert broker.pid is not None
-                measured = drive("load", self._load_argv(f"127.0.0.1:{port}", batch, concurrency, category=category,
+            assert broker.pid is not None
+            workers = self.o.workers if self.o.workers is not None else Settings().workers  # venus serve's default
+            with running_venus(broker.bootstrap, log_dir=self.log_dir, workers=workers, metrics=True) as venus:
+                measured = drive("load", self._load_argv(venus.target, batch, concurrency, category=category,
                                                          rate_rps=rate_rps, max_outstanding=max_outstanding,
                                                          stream=stream),
                                  trees={"service": ProcessTree(venus.pid), "broker": ProcessTree(broker.pid)},
                                  log_dir=self.log_dir, timeout_s=self._drive_timeout())
-            finally:
-                venus.stop(timeout_s=15)
             total = measured.result["total"]
             verdict = verify(broker.bootstrap, Settings().topic_for(category), expected=total["events_ok"],
                              ambiguous=total["ambiguous_events"], timeout_s=30 + total["events_sent"] / 20_000,
@@ -219,10 +210,11 @@ class Bench:
     def run_transport(self, batch: int, concurrency: int) -> RunRecord:
         """The empty gRPC server, same load."""
         port = free_port()
-        server = Managed("empty_server", [sys.executable, "-m", "benchmarks.empty_server", "--port", str(port),
-                                          "--processes", str(self.o.ceiling_processes)], log_dir=self.log_dir)
+        server = OwnedProcess("empty_server", [sys.executable, "-m", "benchmarks.empty_server", "--port", str(port),
+                                               "--processes", str(self.o.ceiling_processes)],
+                              log_dir=self.log_dir, cwd=REPO_ROOT)
         try:
-            wait_serving(f"127.0.0.1:{port}", server, service=SERVICE)
+            wait_serving(f"127.0.0.1:{port}", owner=server)
             measured = drive("load", self._load_argv(f"127.0.0.1:{port}", batch, concurrency, category="BENCH"),
                              trees={"service": ProcessTree(server.pid)}, log_dir=self.log_dir,
                              timeout_s=self._drive_timeout())

@@ -23,14 +23,14 @@ import grpc
 import trustme
 
 from benchmarks.meter import ProcessTree
-from benchmarks.procs import Managed, Measured, child_env, drive, wait_serving
+from benchmarks.procs import Measured, drive
 from benchmarks.report import table
 from venus_grpc.ingest.keys import key_entry, new_key
-from venus_grpc.server.transport import free_port
 from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.process import running_venus
+from venus_grpc.tools.tls import channel_credentials
 
 MODES = ("plaintext", "api-key", "tls", "tls+api-key", "mtls+api-key")
-SERVICE = "venus.v1.IngestService"
 
 
 @dataclass(frozen=True)
@@ -81,11 +81,9 @@ class Materials:
         if "tls" not in mode:
             return None
         client = mode.startswith("mtls")
-        return grpc.ssl_channel_credentials(
-            (self.directory / "ca.pem").read_bytes(),
-            (self.directory / "client.key").read_bytes() if client else None,
-            (self.directory / "client.pem").read_bytes() if client else None,
-        )
+        return channel_credentials(str(self.directory / "ca.pem"),
+                                   str(self.directory / "client.pem") if client else "",
+                                   str(self.directory / "client.key") if client else "")
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -108,23 +106,14 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _run(a: argparse.Namespace, materials: Materials, broker: EmbeddedBroker, mode: str, batch: int,
          log_dir: Path) -> Measured:
-    port = free_port()
-    venus = Managed(f"venus-{mode}", [
-        sys.executable, "-m", "venus_grpc", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--metrics-host", "127.0.0.1", "--metrics-port", "0", "--kafka-bootstrap", broker.bootstrap,
-        "--log-level", "WARNING", "--traces-exporter", "none", "--shutdown-grace-s", "5",
-        "--workers", str(a.workers), *materials.server_flags(mode)], log_dir=log_dir,
-        env=child_env(OTEL_TRACES_EXPORTER="none"))
-    try:
-        wait_serving(f"127.0.0.1:{port}", venus, service=SERVICE, credentials=materials.credentials(mode))
-        load = [sys.executable, "-m", "benchmarks.load", "--target", f"127.0.0.1:{port}", "--batch", str(batch),
+    with running_venus(broker.bootstrap, log_dir=log_dir, name=f"venus-{mode}", workers=a.workers, metrics=True,
+                       extra=materials.server_flags(mode), credentials=materials.credentials(mode)) as venus:
+        load = [sys.executable, "-m", "benchmarks.load", "--target", venus.target, "--batch", str(batch),
                 "--concurrency", str(a.concurrency), "--warmup-s", str(a.warmup_s), "--duration-s",
                 str(a.duration_s), "--category", "BENCH_SECURITY", "--run-id", uuid.uuid4().hex[:8],
                 *materials.load_flags(mode)]
         return drive("load", load, trees={"service": ProcessTree(venus.pid)}, log_dir=log_dir,
                      timeout_s=a.warmup_s + a.duration_s + 60)
-    finally:
-        venus.stop(timeout_s=15)
 
 
 def _cpu_us_per_rpc(run: Measured) -> float:

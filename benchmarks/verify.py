@@ -1,25 +1,21 @@
 """Reading a run's topic back: is every event Venus answered OK in Kafka, once?
 
-Tansu can under-report end offsets (ListOffsets), so the end of each partition is marked instead:
-a sentinel message is written to every partition after Venus has stopped, and the topic is read
-from the beginning until every partition's sentinel. Everything before the sentinels is all
-Venus wrote (the approach of ``tests/kafka_helpers.py``, reimplemented here so the benchmark does
-not depend on test code that changes independently).
+The load driver counts what was answered OK but keeps no per-event record (it patches template
+bytes to stay cheap), so the check compares counts: messages and distinct event ids in the topic
+against the driver's total. The topic is read with the fault ledger's ``TopicReader``, after Venus
+has stopped, to fresh sentinels (Tansu can under-report end offsets).
 """
 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from benchmarks.broker_load import Sample
-
-_SENTINEL = "x-bench-sentinel"
+from venus_grpc.tools.ledger.reader import Record, TopicReader
 
 
 @dataclass(frozen=True)
@@ -34,8 +30,8 @@ class TopicCount:
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """Read-back compared with what the load driver was told."""
+class CountVerdict:
+    """The topic's counts against the driver's: how many events answered OK, and none twice."""
 
     expected: int
     found: TopicCount | None
@@ -73,54 +69,28 @@ class Verdict:
 
 async def count_topic(bootstrap: str, topic: str) -> TopicCount:
     """Count every message of ``topic`` and its distinct ``event.id`` values, up to fresh sentinels."""
-    marker = uuid.uuid4().hex.encode()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        partitions = sorted(await producer.partitions_for(topic))  # creates the topic if Venus never wrote
-        for partition in partitions:
-            await producer.send_and_wait(topic, b"{}", partition=partition, headers=[(_SENTINEL, marker)])
-    finally:
-        await asyncio.wait_for(producer.stop(), timeout=10)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", max_partition_fetch_bytes=8 * 1024 * 1024,
-                                fetch_max_bytes=64 * 1024 * 1024)
-    await consumer.start()
-    try:
-        consumer.assign([TopicPartition(topic, p) for p in partitions])
-        await consumer.seek_to_beginning()
-        waiting, ids, messages, gaps = set(partitions), set(), 0, 0
-        per_request: Counter[int] = Counter()
-        next_offset = dict.fromkeys(partitions, -1)
-        sample: Sample | None = None
-        while waiting:
-            for tp, records in (await consumer.getmany(timeout_ms=500, max_records=50_000)).items():
-                for record in records:
-                    if tp.partition not in waiting:
-                        continue
-                    if next_offset[tp.partition] >= 0:
-                        gaps += max(0, record.offset - next_offset[tp.partition])
-                    next_offset[tp.partition] = record.offset + 1
-                    headers = dict(record.headers)
-                    if _SENTINEL in headers:
-                        if headers[_SENTINEL] == marker:
-                            waiting.discard(tp.partition)
-                        continue
-                    messages += 1
-                    event_id = orjson.loads(record.value or b"{}").get("event", {}).get("id")
-                    ids.add(event_id)
-                    if isinstance(event_id, str) and event_id.count("-") == 2:  # <run>-<request>-<index>
-                        per_request[int(event_id.split("-")[1])] += 1
-                    if sample is None and record.value is not None:
-                        sample = Sample(value=record.value, headers=list(record.headers))
-        return TopicCount(messages=messages, distinct_ids=len(ids), sample=sample, offset_gaps=gaps,
-                          per_request=per_request)
-    finally:
-        await asyncio.wait_for(consumer.stop(), timeout=10)
+    ids: set[object] = set()
+    per_request: Counter[int] = Counter()
+    messages = 0
+    sample: Sample | None = None
+
+    def count(record: Record) -> None:
+        nonlocal messages, sample
+        messages += 1
+        event_id = orjson.loads(record.value or b"{}").get("event", {}).get("id")
+        ids.add(event_id)
+        if isinstance(event_id, str) and event_id.count("-") == 2:  # <run>-<request>-<index>
+            per_request[int(event_id.split("-")[1])] += 1
+        if sample is None and record.value is not None:
+            sample = Sample(value=record.value, headers=list(record.headers))
+
+    gaps = await TopicReader(bootstrap).scan(topic, count)
+    return TopicCount(messages=messages, distinct_ids=len(ids), sample=sample, offset_gaps=gaps,
+                      per_request=per_request)
 
 
 def verify(bootstrap: str, topic: str, *, expected: int, ambiguous: int, timeout_s: float, batch: int = 0,
-           requests_sent: int = 0) -> Verdict:
+           requests_sent: int = 0) -> CountVerdict:
     """Compare the topic with ``expected`` events answered OK, within ``timeout_s``.
 
     ``batch`` and ``requests_sent`` let a mismatch name the requests that came up short.
@@ -128,5 +98,5 @@ def verify(bootstrap: str, topic: str, *, expected: int, ambiguous: int, timeout
     try:
         found = asyncio.run(asyncio.wait_for(count_topic(bootstrap, topic), timeout=timeout_s))
     except Exception as exc:
-        return Verdict(expected=expected, found=None, ambiguous=ambiguous, error=f"{type(exc).__name__}: {exc}")
-    return Verdict(expected=expected, found=found, ambiguous=ambiguous, batch=batch, requests_sent=requests_sent)
+        return CountVerdict(expected=expected, found=None, ambiguous=ambiguous, error=f"{type(exc).__name__}: {exc}")
+    return CountVerdict(expected=expected, found=found, ambiguous=ambiguous, batch=batch, requests_sent=requests_sent)

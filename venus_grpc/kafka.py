@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Iterator, Sequence
 from typing import Any, Protocol
 
 import structlog
@@ -232,8 +232,23 @@ def _retrieve_exception(future: asyncio.Future[object]) -> None:
         future.exception()
 
 
+class _Stoppable(Protocol):
+    """An aiokafka producer or consumer: anything with an awaitable ``stop()``."""
+
+    def stop(self) -> Awaitable[None]: ...
+
+
+async def stop_within(client: _Stoppable, timeout_s: float) -> None:
+    """Stop ``client``, giving up with TimeoutError after ``timeout_s``.
+
+    aiokafka's ``stop()`` can hang when the broker is down or went away (aiokafka#1101), so every
+    stop of a producer or consumer is bounded: a shutdown or a read-back must not wait forever.
+    """
+    await asyncio.wait_for(client.stop(), timeout=timeout_s)
+
+
 async def _stop_bounded(producer: AIOKafkaProducer, *, timeout_s: float) -> None:
     try:
-        await asyncio.wait_for(producer.stop(), timeout=timeout_s)
+        await stop_within(producer, timeout_s)
     except (TimeoutError, KafkaError) as exc:
         log.warning("kafka producer did not stop cleanly", error=repr(exc))

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from venus_grpc.tools.ledger import Ledger, Load, Verdict, drive, judge, published_ids
+from venus_grpc.tools.ledger import Ledger, LedgerVerdict, Load, drive, judge, published_ids
 
 TOPIC_TEMPLATE = "to_analyzer__0.{category}"
 
@@ -32,7 +32,7 @@ class Result:
     """One scenario judged: the ledger's verdict plus the scenario's own invariants."""
 
     name: str
-    verdict: Verdict
+    verdict: LedgerVerdict
     recovery_s: float | None
     peak_rss_bytes: int
     problems: list[str] = field(default_factory=list)  # the scenario's own invariants that failed
@@ -72,7 +72,7 @@ async def _running(driver: asyncio.Task[None], seconds: float) -> None:
         raise RuntimeError("the load driver stopped before it was told to")
 
 
-async def read_back(bootstrap: str, category: str, ledger: Ledger) -> Verdict:
+async def read_back(bootstrap: str, category: str, ledger: Ledger) -> LedgerVerdict:
     """Read the category's topic to its end and judge the ledger against it."""
     # Reading runs at some tens of thousands of events/s here: overload runs publish over a million.
     read_timeout_s = 15 + len(ledger.outcomes) / 25_000

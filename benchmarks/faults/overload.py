@@ -22,6 +22,7 @@ from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
 from venus_grpc.tools.devbroker import EmbeddedBroker
 from venus_grpc.tools.ledger import Ledger, Load, drive, send_batch
 from venus_grpc.tools.ledger.book import Rpc
+from venus_grpc.tools.stats import percentile
 
 BATCH = 100
 FACTOR = 3.0
@@ -146,9 +147,6 @@ async def overload(ctx: Context) -> Result:
     notes: dict[str, object] = {"capacity_eps": round(capacity), "offered_eps": round(loop.rate_rps * BATCH),
              "goodput_eps": round(goodput), "goodput_ratio": round(goodput / capacity, 2) if capacity else 0.0,
              "refused_share": round(refused / len(under), 2) if under else 0.0, "not_sent": loop.dropped,
-             "accepted_p50_s": round(_pct(ok_latencies, 0.5), 3), "accepted_p99_s": round(_pct(ok_latencies, 0.99), 3)}
+             "accepted_p50_s": round(percentile(ok_latencies, 50), 3),
+             "accepted_p99_s": round(percentile(ok_latencies, 99), 3)}
     return Result(f"8. overload at {FACTOR:.0f}x capacity", verdict, None, venus.peak_rss_bytes(), problems, notes)
-
-
-def _pct(sorted_values: list[float], q: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))] if sorted_values else 0.0

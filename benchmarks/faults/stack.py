@@ -19,29 +19,23 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.meter import PeakRss, ProcessTree
-from benchmarks.procs import Managed, child_env, wait_serving
 from venus_grpc.server.transport import free_port
 from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.process import INGEST_SERVICE, OwnedProcess, VenusProcess
 
-SERVICE = "venus.v1.IngestService"
 _S3_ENV = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true"}
 
 
 class Venus:
-    """``venus serve`` as a subprocess on a free port, with its peak RSS sampled while it runs."""
+    """``venus serve`` (a ``VenusProcess`` with /metrics) with its peak RSS sampled while it runs."""
 
     def __init__(self, bootstrap: str, log_dir: Path, *, workers: int = 1, grace_s: float = 5.0,
                  extra: tuple[str, ...] = ()) -> None:
-        self.port = free_port()
-        self.metrics_port = free_port()
-        self.target = f"127.0.0.1:{self.port}"
         self.grace_s = grace_s
-        argv = [sys.executable, "-m", "venus_grpc", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                "--metrics-host", "127.0.0.1", "--metrics-port", str(self.metrics_port), "--kafka-bootstrap", bootstrap,
-                "--kafka-connect-retry-s", "0.5", "--shutdown-grace-s", str(grace_s), "--log-level", "WARNING",
-                "--workers", str(workers), *extra]
-        self.managed = Managed("venus", argv, log_dir=log_dir, env=child_env(OTEL_TRACES_EXPORTER="none"))
+        self.managed = VenusProcess(bootstrap, log_dir=log_dir, workers=workers, metrics=True, shutdown_grace_s=grace_s,
+                                    extra=("--kafka-connect-retry-s", "0.5", *extra))
+        self.port, self.target = self.managed.port, self.managed.target
         self.rss = PeakRss({"venus": ProcessTree(self.managed.pid)})
         self.rss.start()
 
@@ -60,21 +54,21 @@ class Venus:
 
     async def wait_serving(self, timeout_s: float = 30.0) -> None:
         """Wait until health says SERVING (fails fast if the process exits)."""
-        await asyncio.to_thread(wait_serving, self.target, self.managed, service=SERVICE, timeout_s=timeout_s)
+        await asyncio.to_thread(self.managed.wait_serving, within_s=timeout_s)
 
     async def health(self) -> str:
         """The current health of the ingest service, or the status that prevented asking."""
         async with grpc.aio.insecure_channel(self.target) as channel:
             try:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service=SERVICE), timeout=1)
+                    health_pb2.HealthCheckRequest(service=INGEST_SERVICE), timeout=1)
             except grpc.aio.AioRpcError as err:
                 return str(err.code().name)
         return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))
 
     def gauge(self, name: str) -> float:
         """A gauge from Venus's /metrics (summed over its samples), read now."""
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2) as reply:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.managed.metrics_port}/metrics", timeout=2) as reply:
             text = reply.read().decode()
         return sum(s.value for f in text_string_to_metric_families(text) for s in f.samples if s.name == name)
 
@@ -85,8 +79,7 @@ class Venus:
     def stop(self) -> int | None:
         """SIGTERM (SIGKILL after the grace and a margin); the exit code."""
         self.rss.stop()
-        self.managed.stop(timeout_s=self.grace_s + 5)
-        return self.managed.process.returncode
+        return self.managed.stop(timeout_s=self.grace_s + 5)
 
 
 @contextlib.contextmanager
@@ -96,7 +89,7 @@ def local_s3(log_dir: Path) -> Iterator[dict[str, str]]:
 
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
-    server = Managed("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    server = OwnedProcess("moto", [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                      log_dir=log_dir)
     try:
         deadline = time.monotonic() + 30

@@ -22,6 +22,7 @@ from benchmarks.faults.rawh2 import ENHANCE_YOUR_CALM, RawH2
 from benchmarks.faults.stack import Venus
 from venus_grpc.tools.devbroker import EmbeddedBroker
 from venus_grpc.tools.ledger import Ledger, Load
+from venus_grpc.tools.stats import percentile
 
 IDLE_S = 2.0
 READ_TIMEOUT_S = 2.0  # request_read_timeout_s: the half-sent message is given up on within the scenario
@@ -178,6 +179,6 @@ def _client_problems(ledger: Ledger) -> list[str]:
     if partial:
         problems.append(f"{partial} of the well-behaved client's batches were not all acknowledged")
     latencies = sorted(r.latency_s for r in ledger.rpcs)
-    if latencies and latencies[int(0.99 * (len(latencies) - 1))] >= P99_BOUND_S:
+    if percentile(latencies, 99) >= P99_BOUND_S:
         problems.append(f"the well-behaved client's p99 is over {P99_BOUND_S} s")
     return problems

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import orjson
 
+from tests.process_helpers import run_command
 from venus_grpc import Venus
 from venus_grpc.tools.devbroker import EmbeddedBroker
 
 
 async def _venus_command(*args: str) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "venus_grpc", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    try:
-        out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
-    return process.returncode or 0, out.decode()
+    done = await run_command([sys.executable, "-m", "venus_grpc", *args], timeout_s=60)
+    return done.returncode, done.stdout + done.stderr
 
 
 async def test_send_then_tail_shows_the_published_events(

@@ -14,6 +14,7 @@ from tests.kafka_helpers import TopicReader
 from venus_client import EventData, Meta, OutcomeStatus, RetryPolicy, VenusClient
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.tools.stats import percentile
 
 
 def _batch(app_id: str, category: str, prefix: str, size: int) -> pb.UploadEventsRequest:
@@ -93,8 +94,7 @@ async def _flood(stub: pb_grpc.IngestServiceStub, category: str, stop: asyncio.E
 
 
 def _p99_ms(latencies: list[float]) -> float:
-    ordered = sorted(latencies)
-    return 1000 * ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return 1000 * percentile(sorted(latencies), 99)
 
 
 async def test_a_flooding_app_does_not_starve_another(start: StartVenus, category: str) -> None:

@@ -21,6 +21,7 @@ from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
 from venus_grpc.server.transport import free_port
+from venus_grpc.tools.tls import aio_channel
 
 GRPCURL = Path(sys.executable).parent / "grpcurl"
 _CALL_TIMEOUT_S = 5
@@ -49,10 +50,7 @@ def _credentials(ca: trustme.CA, client: trustme.LeafCert | None = None) -> grpc
 
 
 async def _upload(venus: Venus, credentials: grpc.ChannelCredentials | None, category: str) -> pb.UploadEventsResponse:
-    target = f"127.0.0.1:{venus.port}"
-    channel = (grpc.aio.secure_channel(target, credentials) if credentials is not None
-               else grpc.aio.insecure_channel(target))
-    async with channel:
+    async with aio_channel(f"127.0.0.1:{venus.port}", credentials) as channel:
         stub = pb_grpc.IngestServiceStub(channel)
         response: pb.UploadEventsResponse = await stub.UploadEvents(_request(category), timeout=_CALL_TIMEOUT_S)
         return response

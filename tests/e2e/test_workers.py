@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -20,8 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.server.transport import free_port
-from venus_grpc.tools.devbroker import EmbeddedBroker, stop_process
+from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.process import VenusProcess, running_venus
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -29,12 +27,12 @@ pytestmark = pytest.mark.timeout(90)
 class _Served:
     """A ``venus serve --workers 2`` subprocess and what it logs."""
 
-    def __init__(self, process: subprocess.Popen[bytes], port: int, metrics_port: int, log_path: Path) -> None:
-        self.process, self.port, self.metrics_port, self.log_path = process, port, metrics_port, log_path
+    def __init__(self, venus: VenusProcess) -> None:
+        self.venus = venus
 
     def lines(self, event: str) -> list[dict[str, object]]:
         found = []
-        for raw in self.log_path.read_text().splitlines():
+        for raw in self.venus.log_path.read_text().splitlines():
             if raw.startswith("{") and (line := orjson.loads(raw)).get("event") == event:
                 found.append(line)
         return found
@@ -43,7 +41,8 @@ class _Served:
         return [int(str(line["pid"])) for line in self.lines("serving")]
 
     def uploads(self, kind: str) -> float:
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).read().decode()
+        url = f"http://127.0.0.1:{self.venus.metrics_port}/metrics"
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 if sample.name == "venus_uploads_total" and sample.labels.get("type") == kind:
@@ -54,23 +53,14 @@ class _Served:
 @pytest.fixture
 def served(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[_Served]:
     """Two workers behind one port, DEBUG logs to a file; stopped by pid afterwards."""
-    port, metrics_port = free_port(), free_port()
-    log_path = tmp_path / "venus.log"
-    with log_path.open("wb") as log_file:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "venus_grpc", "serve", "--workers", "2", "--host", "127.0.0.1",
-             "--port", str(port), "--metrics-host", "127.0.0.1", "--metrics-port", str(metrics_port),
-             "--kafka-bootstrap", broker.bootstrap, "--log-level", "DEBUG", "--shutdown-grace-s", "5"],
-            env=os.environ | {"OTEL_TRACES_EXPORTER": "none"}, stdout=log_file, stderr=subprocess.STDOUT)
-    running = _Served(process, port, metrics_port, log_path)
-    try:
+    with running_venus(broker.bootstrap, log_dir=tmp_path, workers=2, metrics=True, log_level="DEBUG") as venus:
+        running = _Served(venus)
         _wait_for(lambda: len(running.serving_pids()) == 2, "two workers serving", within_s=30)
         yield running
-    finally:
-        stop_process(process, timeout_s=15)  # SIGTERM first: the supervisor stops its workers
-        for pid in running.serving_pids():  # any worker still alive is stopped by its own pid
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    # Workers orphaned by a killed supervisor are no longer its descendants: stop any still alive by its pid.
+    for pid in running.serving_pids():
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _wait_for(condition: object, what: str, *, within_s: float) -> None:
@@ -96,7 +86,7 @@ async def _send_over_separate_connections(port: int, category: str, connections:
 async def test_both_workers_serve_and_metrics_add_up(served: _Served, category: str) -> None:
     """Connections spread over both workers, and /metrics counts every worker's uploads."""
     before = served.uploads("all_upload")
-    assert await _send_over_separate_connections(served.port, category, connections=24) == 24
+    assert await _send_over_separate_connections(served.venus.port, category, connections=24) == 24
 
     answered_by = {line["pid"] for line in served.lines("batch answered")}
     assert answered_by == set(served.serving_pids())
@@ -109,18 +99,18 @@ async def test_a_killed_worker_is_replaced_and_shutdown_stays_clean(served: _Ser
     os.kill(victim, signal.SIGKILL)
     await asyncio.to_thread(_wait_for, lambda: len(served.serving_pids()) == 3, "replacement worker", within_s=30)
     assert victim not in served.serving_pids()[2:]
-    assert await _send_over_separate_connections(served.port, category, connections=8) == 8
+    assert await _send_over_separate_connections(served.venus.port, category, connections=8) == 8
 
-    os.kill(served.process.pid, signal.SIGTERM)
-    assert await asyncio.to_thread(served.process.wait, 15) == 0
+    os.kill(served.venus.process.pid, signal.SIGTERM)
+    assert await asyncio.to_thread(served.venus.process.wait, 15) == 0
     assert served.lines("workers stopped")[0]["clean"] is True
 
 
 async def test_workers_stop_when_the_supervisor_is_killed(served: _Served) -> None:
     """SIGKILL of the supervisor leaves no worker serving on, unmanaged."""
     workers = served.serving_pids()
-    os.kill(served.process.pid, signal.SIGKILL)
-    served.process.wait(timeout=10)
+    os.kill(served.venus.process.pid, signal.SIGKILL)
+    served.venus.process.wait(timeout=10)
     await asyncio.to_thread(_wait_for, lambda: not any(_alive(pid) for pid in workers), "orphan exit",
                             within_s=15)
 

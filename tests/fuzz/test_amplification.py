@@ -17,6 +17,7 @@ from tests.fuzz.checks import upload_raw
 from tests.fuzz.live import LiveVenus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.process import running_venus
 
 ENVELOPE_BYTES = 448  # what the server adds around each event and meta: backend_id, times, geo, JSON keys
 FACTOR = 4  # Python objects, the JSON value and the producer's record batch: each a copy of the cost at most
@@ -24,16 +25,16 @@ SLACK_BYTES = 8 << 20  # allocator arenas and gRPC buffers that one request may 
 
 
 @pytest.fixture(scope="module")
-def defaults_venus(broker: EmbeddedBroker) -> Iterator[LiveVenus]:
+def defaults_venus(broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveVenus]:
     """``venus serve`` with every limit at its default, warmed up by the largest batch it accepts."""
-    venus = LiveVenus(broker.bootstrap, limits={})
-    try:
-        venus.wait_serving()
-        for _ in range(3):
-            assert upload_raw(venus, _largest_accepted(venus.ledger.category).SerializeToString())[0] is OK
-        yield venus
-    finally:
-        venus.stop()
+    with running_venus(broker.bootstrap, log_dir=tmp_path_factory.mktemp("venus-amplification")) as server:
+        venus = LiveVenus(server, broker.bootstrap)
+        try:
+            for _ in range(3):
+                assert upload_raw(venus, _largest_accepted(venus.ledger.category).SerializeToString())[0] is OK
+            yield venus
+        finally:
+            venus.close()
 
 
 OK = grpc.StatusCode.OK

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
-from venus_grpc.kafka import security_options
+from venus_grpc.kafka import security_options, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.obs.logs import formatter
 from venus_grpc.settings import Settings
@@ -68,7 +68,7 @@ class LogShipper(logging.Handler):
                 await asyncio.sleep(self._settings.kafka_connect_retry_s)
             finally:
                 with contextlib.suppress(TimeoutError, KafkaError):
-                    await asyncio.wait_for(producer.stop(), timeout=self._settings.kafka_connect_retry_s)
+                    await stop_within(producer, self._settings.kafka_connect_retry_s)
 
     async def _drain_into(self, producer: AIOKafkaProducer) -> None:
         topic = self._settings.logs_topic

@@ -21,10 +21,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import start_http_server
 
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.kafka import security_options
+from venus_grpc.kafka import security_options, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
 from venus_grpc.tools.ledger import Kind, Ledger, Load, send_batch
+from venus_grpc.tools.tls import aio_channel, channel_credentials
 
 CANARY_ATTRIBUTE = "venus.canary"
 log = structlog.get_logger(__name__)
@@ -51,12 +52,7 @@ class CanaryConfig:
 
     def channel(self) -> grpc.aio.Channel:
         """A channel to Venus: plaintext, TLS or mTLS."""
-        if not self.ca_path:
-            return grpc.aio.insecure_channel(self.target)
-        key = Path(self.client_key_path).read_bytes() if self.client_key_path else None
-        chain = Path(self.client_cert_path).read_bytes() if self.client_cert_path else None
-        return grpc.aio.secure_channel(self.target, grpc.ssl_channel_credentials(Path(self.ca_path).read_bytes(),
-                                                                                  key, chain))
+        return aio_channel(self.target, channel_credentials(self.ca_path, self.client_cert_path, self.client_key_path))
 
     def call_metadata(self) -> tuple[tuple[str, str], ...]:
         """The API key as call metadata, read once from its file."""
@@ -113,7 +109,7 @@ class Canary:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await reader
-                await asyncio.wait_for(consumer.stop(), timeout=10)
+                await stop_within(consumer, 10)
 
     async def _send_one(self, stub: pb_grpc.IngestServiceStub, event_id: str) -> None:
         sent_at = time.monotonic()

