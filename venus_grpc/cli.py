@@ -136,6 +136,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
+    from venus_grpc.kafka import check_compression
+
     fields = {f.name: f for f in dataclasses.fields(Settings)}
     flags = {
         name: parse_value(fields[name], raw, key="--" + name.replace("_", "-"))
@@ -145,7 +147,9 @@ def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
     base = load_settings()
     changed = {k: v for k, v in defaults.items() if getattr(base, k) == fields[k].default}
     try:
-        return load_settings(**(changed | flags))
+        settings = load_settings(**(changed | flags))
+        check_compression(settings)  # here, once, not in every worker's crash loop; it needs aiokafka, Settings not
+        return settings
     except SettingsError as exc:
         if exc.field not in flags:
             raise
