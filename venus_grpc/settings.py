@@ -149,8 +149,7 @@ class Settings:
                self.max_events_in_flight >= self.max_events_per_batch,
                f"at least max_events_per_batch ({self.max_events_per_batch}), or a full batch could never run")
         _check(self.kafka_linger_ms, "kafka_linger_ms", self.kafka_linger_ms >= 0, "zero or more milliseconds")
-        _check(self.topic_template, "topic_template", "{category}" in self.topic_template,
-               "a template containing {category}")
+        _check_topic_template(self.topic_template)
         for name in ("max_connection_idle_s", "max_connection_age_s", "max_connection_age_grace_s",
                      "request_read_timeout_s", "quota_events_per_s", "quota_bytes_per_s"):
             value = getattr(self, name)
@@ -243,6 +242,30 @@ def _literal_choices(kind: str) -> tuple[str, ...]:
         return tuple(get_args(alias))
     inner = kind[kind.index("[") + 1 : kind.rindex("]")]
     return tuple(part.strip().strip("'\"") for part in inner.split(","))
+
+
+def _check_topic_template(template: str) -> None:
+    """Refuse a template that would not make a legal Kafka topic of every category: each request would fail.
+
+    Filled in with a category of 64 characters, the longest venus_grpc/ingest/checks.py accepts.
+    """
+    problem = ""
+    try:
+        topic = template.format(category="C" * 64)
+    except KeyError as exc:
+        problem = f"{{{exc.args[0]}}} is not a placeholder Venus fills in"
+    except (IndexError, ValueError, AttributeError) as exc:
+        problem = f"it does not parse ({exc}); write {{{{ and }}}} for a literal brace"
+    else:
+        illegal = sorted({c for c in topic if not (c.isascii() and (c.isalnum() or c in "._-"))})
+        if "{category}" not in template:
+            problem = "it has no {category}"
+        elif illegal:
+            problem = f"a Kafka topic name cannot contain {', '.join(map(repr, illegal))}"
+        elif len(topic) > 249:
+            problem = f"with a 64-character category the topic has {len(topic)} characters; Kafka allows 249"
+    _check(template, "topic_template", not problem,
+           f"a Kafka topic of letters, digits, '.', '_' and '-' with {{category}} as its only placeholder; {problem}")
 
 
 def _check(value: object, key: str, ok: bool, expected: str) -> None:
