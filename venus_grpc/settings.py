@@ -255,7 +255,7 @@ def _check_topic_template(template: str) -> None:
     except KeyError as exc:
         problem = f"{{{exc.args[0]}}} is not a placeholder Venus fills in"
     except (IndexError, ValueError, AttributeError) as exc:
-        problem = f"it does not parse ({exc}); write {{{{ and }}}} for a literal brace"
+        problem = f"it does not parse ({exc})"
     else:
         illegal = sorted({c for c in topic if not (c.isascii() and (c.isalnum() or c in "._-"))})
         if "{category}" not in template:
