@@ -149,6 +149,8 @@ def _flag_help(spec: Spec) -> str:
 
 
 def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
+    from venus_grpc.kafka import check_compression
+
     flags = {
         name: spec.parse(raw, key=spec.flag)
         for name, spec in SPECS.items()
@@ -157,7 +159,9 @@ def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
     base = load_settings()
     changed = {k: v for k, v in defaults.items() if getattr(base, k) == SPECS[k].default}
     try:
-        return load_settings(**(changed | flags))
+        settings = load_settings(**(changed | flags))
+        check_compression(settings)  # here, once, not in every worker's crash loop; it needs aiokafka, Settings not
+        return settings
     except SettingsError as exc:
         if exc.field not in flags:
             raise
