@@ -110,6 +110,7 @@ class Settings:
     # --- enrichment
     geoip_db_path: str = ""  # empty: the bundled GeoLite2-City database
     geoip_cache_size: int = 65_536
+    geoip_reload_s: float = 60.0  # how often the database file is checked for changes (one stat)
 
     # --- observability
     service_name: str = "venus"
@@ -141,7 +142,7 @@ class Settings:
             _check(value, name, value > 0, "a positive whole number")
         for name in ("shutdown_grace_s", "max_clock_skew_s", "publish_timeout_s", "kafka_connect_retry_s",
                      "keepalive_time_s", "keepalive_timeout_s", "keepalive_min_ping_interval_s",
-                     "api_keys_reload_s", "quota_burst_s"):
+                     "api_keys_reload_s", "quota_burst_s", "geoip_reload_s"):
             value = getattr(self, name)
             _check(value, name, value > 0, "a positive number of seconds")
         _check(self.workers, "workers", self.workers >= 0, "zero (one per core) or more worker processes")
@@ -318,8 +319,9 @@ HELP: Mapping[str, str] = {
     "kafka_sasl_username": "SASL user name",
     "kafka_sasl_password": "SASL password (kept out of logs)",
     "kafka_ssl_ca_path": "PEM CA of the Kafka brokers (empty: the system's CAs)",
-    "geoip_db_path": "MaxMind City .mmdb (empty: the bundled GeoLite2-City)",
+    "geoip_db_path": "MaxMind City .mmdb, reloaded when it changes (empty: the bundled 2018 GeoLite2-City)",
     "geoip_cache_size": "LRU entries in front of the GeoIP database",
+    "geoip_reload_s": "how often the GeoIP database file is checked for changes (a changed one is reloaded)",
     "service_name": "service name in logs and traces",
     "traces_exporter": "span export (also OTEL_TRACES_EXPORTER)",
     "log_level": "DEBUG, INFO, WARNING or ERROR",

@@ -1,0 +1,82 @@
+"""The GeoIP database of a running Venus: replaced without a restart, refused when broken."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from tests.conftest import StartVenus
+from tests.geoip_helpers import replace_atomically, write_city_database
+from tests.kafka_helpers import TopicReader
+from venus_grpc import Venus
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+
+Logs = Callable[[], list[dict[str, Any]]]
+_RELOAD_S = 0.1
+_CLIENT_IP = "81.2.69.142"
+_SWEDEN, _NORWAY = ("SE", "Sweden"), ("NO", "Norway")
+_RELOADED = "GeoIP database reloaded"
+_REFUSED = "GeoIP database changed but cannot be used; still using the previous one"
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Path:
+    """A City database placing the test client's network in Sweden."""
+    return write_city_database(tmp_path / "GeoLite2-City.mmdb", {"81.2.69.0/24": _SWEDEN})
+
+
+async def _upload(venus: Venus, category: str, event_id: str) -> None:
+    request = pb.UploadEventsRequest(meta=pb.BatchMeta(app_id="shop", category=category),
+                                     events=[pb.Event(id=event_id, ip=_CLIENT_IP, payload=b"{}")])
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        response = await pb_grpc.IngestServiceStub(channel).UploadEvents(request, timeout=10)
+    assert response.code == pb.RESULT_CODE_ALL_SUCCESS
+
+
+async def _countries(topic_reader: TopicReader, venus: Venus, category: str) -> dict[str, str]:
+    messages = await topic_reader.read_all(venus.settings.topic_for(category))
+    return {m.value["event"]["id"]: m.value["geo"]["country_code"] for m in messages}
+
+
+async def _logged(json_logs: Logs, event: str, *, within_s: float = 10.0) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not (lines := [line for line in json_logs() if line["event"].startswith(event)]):
+        assert asyncio.get_running_loop().time() < deadline, f"no log line {event!r} within {within_s} s"
+        await asyncio.sleep(_RELOAD_S / 2)
+    return lines[-1]
+
+
+async def test_a_replaced_database_places_later_uploads(start: StartVenus, database: Path, category: str,
+                                                        topic_reader: TopicReader, json_logs: Logs) -> None:
+    """Once the file is replaced by one placing the client in Norway, its next upload is enriched with Norway."""
+    venus = await start(geoip_db_path=str(database), geoip_reload_s=_RELOAD_S)
+    await _upload(venus, category, "before")
+    replace_atomically(write_city_database(database.with_name("new.mmdb"), {"81.2.69.0/24": _NORWAY}), database)
+    await _logged(json_logs, _RELOADED)
+    await _upload(venus, category, "after")
+    assert await _countries(topic_reader, venus, category) == {"before": "SE", "after": "NO"}
+
+
+@pytest.mark.parametrize("broken", ["half_written", "not_a_database", "not_a_city_database"])
+async def test_a_broken_replacement_is_refused_and_the_previous_database_kept(
+    start: StartVenus, database: Path, category: str, topic_reader: TopicReader, json_logs: Logs, broken: str,
+) -> None:
+    """A truncated file, junk, or a database of another kind is logged as refused; uploads keep the old answers."""
+    venus = await start(geoip_db_path=str(database), geoip_reload_s=_RELOAD_S)
+    replacement = database.with_name("new.mmdb")
+    if broken == "not_a_city_database":
+        write_city_database(replacement, {"81.2.69.0/24": _NORWAY}, database_type="GeoLite2-ASN")
+    else:
+        complete = write_city_database(replacement, {"81.2.69.0/24": _NORWAY}).read_bytes()
+        replacement.write_bytes(complete[: len(complete) // 2] if broken == "half_written" else b"junk" * 100)
+    replace_atomically(replacement, database)
+    refused = await _logged(json_logs, _REFUSED)
+    await _upload(venus, category, "after")
+    assert refused["level"] == "error" and refused["path"] == str(database)
+    assert await _countries(topic_reader, venus, category) == {"after": "SE"}
