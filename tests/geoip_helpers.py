@@ -10,6 +10,8 @@ from pathlib import Path
 from mmdb_writer import MMDBWriter
 from netaddr import IPSet
 
+from venus_grpc.geoip import bundled_database_path
+
 
 def write_city_database(path: Path, countries: Mapping[str, tuple[str, str]], *,
                         database_type: str = "GeoLite2-City") -> Path:
@@ -27,3 +29,9 @@ def replace_atomically(source: Path | str, target: Path) -> None:
     staged = target.with_name(target.name + ".staged")
     shutil.copyfile(source, staged)
     os.replace(staged, target)
+
+
+def copy_of_bundled_database(path: Path) -> Path:
+    """A copy of the bundled GeoLite2-City database (built 2018-07-03) at ``path``."""
+    shutil.copyfile(bundled_database_path(), path)
+    return path

@@ -16,6 +16,7 @@ import datetime
 import functools
 import ipaddress
 import os
+import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
@@ -25,7 +26,11 @@ import geoip2.errors
 import maxminddb
 import structlog
 
+from venus_grpc.obs import metrics
+
 log = structlog.get_logger(__name__)
+# MaxMind rebuilds City databases twice a week: one a month old means its updates have stopped.
+_OUT_OF_DATE_AFTER_S = 30 * 24 * 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +76,7 @@ class MaxMindGeoLookup:
         self._refused: _Stamp | None = None
         self._cached = functools.lru_cache(maxsize=cache_size)(self._lookup_uncached)
         self.lookup = self._cached  # type: ignore[method-assign]
+        self._report()
 
     def lookup(self, ip: str) -> Geo:
         """The location of ``ip``; :data:`NOWHERE` when unknown (replaced by a cached lookup)."""
@@ -108,6 +114,7 @@ class MaxMindGeoLookup:
         old, self._reader, self._stamp = self._reader, reader, stamp
         self._cached.cache_clear()
         old.close()
+        self._report()
         return True
 
     async def watch(self, interval_s: float) -> None:
@@ -124,6 +131,14 @@ class MaxMindGeoLookup:
     def close(self) -> None:
         """Release the database."""
         self._reader.close()
+
+    def _report(self) -> None:
+        built = self._reader.metadata().build_epoch
+        metrics.GEOIP_BUILD_TIMESTAMP.set(built)
+        if time.time() - built > _OUT_OF_DATE_AFTER_S:
+            log.warning("GeoIP database is out of date: addresses that moved since it was built are placed wrongly. "
+                        "Point VENUS_GEOIP_DB_PATH at a current GeoIP2/GeoLite2 City database and keep it current "
+                        "with MaxMind's geoipupdate (docs/geoip.md)", path=self.path, built=_built_on(self._reader))
 
 
 @dataclass(frozen=True, slots=True)

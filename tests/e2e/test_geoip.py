@@ -1,4 +1,4 @@
-"""The GeoIP database of a running Venus: replaced without a restart, refused when broken."""
+"""The GeoIP database of a running Venus: replaced without a restart, refused when broken, and dated."""
 
 from __future__ import annotations
 
@@ -8,21 +8,26 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import maxminddb
 import pytest
 
 from tests.conftest import StartVenus
-from tests.geoip_helpers import replace_atomically, write_city_database
+from tests.geoip_helpers import copy_of_bundled_database, replace_atomically, write_city_database
 from tests.kafka_helpers import TopicReader
+from tests.metrics_helpers import scrape, value
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.geoip import bundled_database_path
 
 Logs = Callable[[], list[dict[str, Any]]]
 _RELOAD_S = 0.1
 _CLIENT_IP = "81.2.69.142"
 _SWEDEN, _NORWAY = ("SE", "Sweden"), ("NO", "Norway")
+_BUNDLED_BUILD_EPOCH = 1530653216  # 2018-07-03, the maxminddb-geolite2 package's GeoLite2-City
 _RELOADED = "GeoIP database reloaded"
 _REFUSED = "GeoIP database changed but cannot be used; still using the previous one"
+_OUT_OF_DATE = "GeoIP database is out of date"
 
 
 @pytest.fixture
@@ -80,3 +85,41 @@ async def test_a_broken_replacement_is_refused_and_the_previous_database_kept(
     await _upload(venus, category, "after")
     assert refused["level"] == "error" and refused["path"] == str(database)
     assert await _countries(topic_reader, venus, category) == {"after": "SE"}
+
+
+async def test_an_out_of_date_database_is_warned_about_at_startup(start: StartVenus, json_logs: Logs) -> None:
+    """The bundled 2018 database makes Venus warn, naming the file, its date and how to replace it."""
+    await start()
+    warning = await _logged(json_logs, _OUT_OF_DATE, within_s=0)
+    assert warning["level"] == "warning"
+    assert (warning["path"], warning["built"]) == (bundled_database_path(), "2018-07-03")
+    assert "VENUS_GEOIP_DB_PATH" in warning["event"] and "geoipupdate" in warning["event"]
+
+
+async def test_a_current_database_starts_without_a_warning(start: StartVenus, database: Path,
+                                                           json_logs: Logs) -> None:
+    """A database built today brings no out-of-date warning."""
+    await start(geoip_db_path=str(database))
+    assert not [line for line in json_logs() if line["event"].startswith(_OUT_OF_DATE)]
+
+
+async def test_reloading_an_out_of_date_database_is_warned_about(start: StartVenus, database: Path,
+                                                                 json_logs: Logs) -> None:
+    """A current database replaced by a 2018 one brings the warning with the reload."""
+    await start(geoip_db_path=str(database), geoip_reload_s=_RELOAD_S)
+    assert not [line for line in json_logs() if line["event"].startswith(_OUT_OF_DATE)]
+    replace_atomically(copy_of_bundled_database(database.with_name("old.mmdb")), database)
+    warning = await _logged(json_logs, _OUT_OF_DATE)
+    assert (warning["path"], warning["built"]) == (str(database), "2018-07-03")
+
+
+async def test_the_build_time_metric_follows_the_database_in_use(start: StartVenus, database: Path,
+                                                                 json_logs: Logs) -> None:
+    """venus_geoip_build_timestamp_seconds is the build time of the database in use, at startup and after a reload."""
+    venus = await start(geoip_db_path=str(database), geoip_reload_s=_RELOAD_S)
+    with maxminddb.open_database(str(database)) as reader:
+        built = reader.metadata().build_epoch
+    assert value(await scrape(venus), "venus_geoip_build_timestamp_seconds") == built
+    replace_atomically(copy_of_bundled_database(database.with_name("old.mmdb")), database)
+    await _logged(json_logs, _RELOADED)
+    assert value(await scrape(venus), "venus_geoip_build_timestamp_seconds") == _BUNDLED_BUILD_EPOCH
