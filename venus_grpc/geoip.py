@@ -27,6 +27,7 @@ import maxminddb
 import structlog
 
 from venus_grpc.obs import metrics
+from venus_grpc.settings import SettingsError
 
 log = structlog.get_logger(__name__)
 # MaxMind rebuilds City databases twice a week: one a month old means its updates have stopped.
@@ -72,7 +73,7 @@ class MaxMindGeoLookup:
 
     def __init__(self, path: str, *, cache_size: int) -> None:
         self.path = path or bundled_database_path()
-        self._reader, self._stamp = _open(self.path)
+        self._reader, self._stamp = _open_at_startup(self.path)
         self._refused: _Stamp | None = None
         self._cached = functools.lru_cache(maxsize=cache_size)(self._lookup_uncached)
         self.lookup = self._cached  # type: ignore[method-assign]
@@ -141,6 +142,12 @@ class MaxMindGeoLookup:
                         "with MaxMind's geoipupdate (docs/geoip.md)", path=self.path, built=_built_on(self._reader))
 
 
+def check_database(path: str) -> None:
+    """Open the database at ``path`` and close it again; :class:`SettingsError` when Venus could not use it."""
+    reader, _ = _open_at_startup(path)
+    reader.close()
+
+
 @dataclass(frozen=True, slots=True)
 class _Stamp:
     size: int
@@ -166,6 +173,13 @@ def _open(path: str) -> tuple[geoip2.database.Reader, _Stamp]:
         raise ValueError(f"GeoIP database {path!r} is a {kind} database; Venus needs a City database "
                          "(GeoIP2-City or GeoLite2-City)")
     return reader, stamp
+
+
+def _open_at_startup(path: str) -> tuple[geoip2.database.Reader, _Stamp]:
+    try:
+        return _open(path)
+    except ValueError as exc:
+        raise SettingsError(f"VENUS_GEOIP_DB_PATH: {exc}", field="geoip_db_path") from None
 
 
 def _built_on(reader: geoip2.database.Reader) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from tests.conftest import StartVenus
 from tests.geoip_helpers import copy_of_bundled_database, replace_atomically, write_city_database
 from tests.kafka_helpers import TopicReader
 from tests.metrics_helpers import scrape, value
+from tests.process_helpers import run_command
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
@@ -85,6 +87,31 @@ async def test_a_broken_replacement_is_refused_and_the_previous_database_kept(
     await _upload(venus, category, "after")
     assert refused["level"] == "error" and refused["path"] == str(database)
     assert await _countries(topic_reader, venus, category) == {"after": "SE"}
+
+
+async def test_a_good_file_after_a_refused_one_is_used(start: StartVenus, database: Path, category: str,
+                                                      topic_reader: TopicReader, json_logs: Logs) -> None:
+    """A refused file does not stop later updates: the next good replacement places uploads."""
+    venus = await start(geoip_db_path=str(database), geoip_reload_s=_RELOAD_S)
+    junk = database.with_name("junk.mmdb")
+    junk.write_bytes(b"junk" * 100)
+    replace_atomically(junk, database)
+    await _logged(json_logs, _REFUSED)
+    replace_atomically(write_city_database(database.with_name("new.mmdb"), {"81.2.69.0/24": _NORWAY}), database)
+    await _logged(json_logs, _RELOADED)
+    await _upload(venus, category, "after")
+    assert await _countries(topic_reader, venus, category) == {"after": "NO"}
+
+
+async def test_serve_refuses_to_start_on_a_file_that_is_not_a_database(tmp_path: Path) -> None:
+    """`venus serve` on a junk database file exits at once as a bad setting that names the file."""
+    junk = tmp_path / "GeoLite2-City.mmdb"
+    junk.write_bytes(b"junk" * 100)
+    done = await run_command([sys.executable, "-m", "venus_grpc", "serve", "--geoip-db-path", str(junk),
+                              "--workers", "1", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
+                              "--kafka-bootstrap", "127.0.0.1:1"], timeout_s=60)
+    assert done.returncode == 2
+    assert f"venus: bad setting: VENUS_GEOIP_DB_PATH: cannot open GeoIP database {str(junk)!r}" in done.stderr
 
 
 async def test_an_out_of_date_database_is_warned_about_at_startup(start: StartVenus, json_logs: Logs) -> None:
