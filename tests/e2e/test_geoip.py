@@ -65,9 +65,10 @@ async def test_a_replaced_database_places_later_uploads(start: StartVenus, datab
     venus = await start(geoip_db_path=str(database), geoip_reload_s=_RELOAD_S)
     await _upload(venus, category, "before")
     replace_atomically(write_city_database(database.with_name("new.mmdb"), {"81.2.69.0/24": _NORWAY}), database)
-    await _logged(json_logs, _RELOADED)
+    reloaded = await _logged(json_logs, _RELOADED)
     await _upload(venus, category, "after")
     assert await _countries(topic_reader, venus, category) == {"before": "SE", "after": "NO"}
+    assert reloaded["level"] == "info" and reloaded["path"] == str(database)
 
 
 @pytest.mark.parametrize("broken", ["half_written", "not_a_database", "not_a_city_database"])
@@ -85,7 +86,7 @@ async def test_a_broken_replacement_is_refused_and_the_previous_database_kept(
     replace_atomically(replacement, database)
     refused = await _logged(json_logs, _REFUSED)
     await _upload(venus, category, "after")
-    assert refused["level"] == "error" and refused["path"] == str(database)
+    assert refused["level"] == "error" and refused["path"] == str(database) and str(database) in refused["error"]
     assert await _countries(topic_reader, venus, category) == {"after": "SE"}
 
 
@@ -103,15 +104,20 @@ async def test_a_good_file_after_a_refused_one_is_used(start: StartVenus, databa
     assert await _countries(topic_reader, venus, category) == {"after": "NO"}
 
 
-async def test_serve_refuses_to_start_on_a_file_that_is_not_a_database(tmp_path: Path) -> None:
-    """`venus serve` on a junk database file exits at once as a bad setting that names the file."""
-    junk = tmp_path / "GeoLite2-City.mmdb"
-    junk.write_bytes(b"junk" * 100)
-    done = await run_command([sys.executable, "-m", "venus_grpc", "serve", "--geoip-db-path", str(junk),
+@pytest.mark.parametrize(("kind", "complaint"), [("junk", "cannot open GeoIP database {path!r}"),
+                                                  ("asn", "GeoIP database {path!r} is a GeoLite2-ASN database")])
+async def test_serve_refuses_to_start_on_a_database_it_cannot_use(tmp_path: Path, kind: str, complaint: str) -> None:
+    """`venus serve` on a junk file or an ASN database exits at once as a bad setting that names the file."""
+    path = tmp_path / "GeoLite2-City.mmdb"
+    if kind == "junk":
+        path.write_bytes(b"junk" * 100)
+    else:
+        write_city_database(path, {"81.2.69.0/24": _SWEDEN}, database_type="GeoLite2-ASN")
+    done = await run_command([sys.executable, "-m", "venus_grpc", "serve", "--geoip-db-path", str(path),
                               "--workers", "1", "--host", "127.0.0.1", "--port", "0", "--metrics-port", "0",
                               "--kafka-bootstrap", "127.0.0.1:1"], timeout_s=60)
     assert done.returncode == 2
-    assert f"venus: bad setting: VENUS_GEOIP_DB_PATH: cannot open GeoIP database {str(junk)!r}" in done.stderr
+    assert "venus: bad setting: VENUS_GEOIP_DB_PATH: " + complaint.format(path=str(path)) in done.stderr
 
 
 async def test_an_out_of_date_database_is_warned_about_at_startup(start: StartVenus, json_logs: Logs) -> None:
