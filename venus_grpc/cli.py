@@ -180,6 +180,7 @@ def _new_key(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from venus_grpc.geoip import check_database
     from venus_grpc.ingest.keys import KeyFile
     from venus_grpc.obs.logs import configure_logging
     from venus_grpc.server.transport import check_tls_files
@@ -191,6 +192,8 @@ def _serve(args: argparse.Namespace) -> int:
         check_tls_files(settings)
     if settings.api_keys_path:
         KeyFile(settings.api_keys_path)
+    if settings.geoip_db_path:
+        check_database(settings.geoip_db_path)
     configure_logging(settings)
     count = worker_count(settings)
     if count > 1:

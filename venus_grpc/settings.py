@@ -118,9 +118,11 @@ class Settings:
     kafka_sasl_password: str = setting("", "SASL password (kept out of logs)", secret=True)
     kafka_ssl_ca_path: str = setting("", "PEM CA of the Kafka brokers (empty: the system's CAs)")
 
-    geoip_db_path: str = setting("", "MaxMind City .mmdb (empty: the bundled GeoLite2-City)",
-                                 section=Section("Enrichment"))
+    geoip_db_path: str = setting("", "MaxMind City .mmdb, reloaded when it changes (empty: the bundled 2018 "
+                                 "GeoLite2-City)", section=Section("Enrichment"))
     geoip_cache_size: int = setting(65_536, "LRU entries in front of the GeoIP database", gt=0)
+    geoip_reload_s: float = setting(60.0, "how often the GeoIP database file is checked for changes (a changed one "
+                                    "is reloaded)", gt=0)
 
     service_name: str = setting("venus", "service name in logs and traces", section=Section("Observability"))
     traces_exporter: TracesExporter = setting("otlp", "span export (also OTEL_TRACES_EXPORTER)")

@@ -64,6 +64,7 @@ class Venus:
     _connect_task: asyncio.Task[None] | None = None
     _key_watch_task: asyncio.Task[None] | None = None
     _durability_task: asyncio.Task[None] | None = None
+    _geo_watch_task: asyncio.Task[None] | None = None
     _stopped: bool = False
     _log_shipper: LogShipper | None = None
     _log_ship_task: asyncio.Task[None] | None = None
@@ -83,7 +84,7 @@ class Venus:
         await self.server.stop(max(deadline - loop.time(), 1.0))
         if self.health_server is not None:
             await self.health_server.stop(None)
-        for task in (self._connect_task, self._key_watch_task, self._durability_task):
+        for task in (self._connect_task, self._key_watch_task, self._durability_task, self._geo_watch_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -160,6 +161,8 @@ def _start_background_tasks(venus: Venus, key_file: KeyFile | None) -> None:
     if key_file is not None:
         venus._key_watch_task = asyncio.create_task(key_file.watch(settings.api_keys_reload_s),
                                                     name="venus-api-keys-watch")
+    if isinstance(venus.geo, MaxMindGeoLookup):
+        venus._geo_watch_task = asyncio.create_task(venus.geo.watch(settings.geoip_reload_s), name="venus-geoip-watch")
     if settings.log_shipping:
         venus._log_shipper = LogShipper(settings)
         logging.getLogger().addHandler(venus._log_shipper)
