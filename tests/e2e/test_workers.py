@@ -40,13 +40,17 @@ class _Served:
     def serving_pids(self) -> list[int]:
         return [int(str(line["pid"])) for line in self.lines("serving")]
 
-    def uploads(self, kind: str) -> float:
+    def samples(self, name: str) -> list[tuple[dict[str, str], float]]:
+        """Every sample of ``name`` on the shared /metrics, with its labels."""
         url = f"http://127.0.0.1:{self.venus.metrics_port}/metrics"
         text = urllib.request.urlopen(url, timeout=5).read().decode()
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "venus_uploads_total" and sample.labels.get("type") == kind:
-                    return sample.value
+        return [(sample.labels, sample.value) for family in text_string_to_metric_families(text)
+                for sample in family.samples if sample.name == name]
+
+    def uploads(self, kind: str) -> float:
+        for labels, value in self.samples("venus_uploads_total"):
+            if labels.get("type") == kind:
+                return value
         raise AssertionError("venus_uploads_total missing from /metrics")
 
 
@@ -126,7 +130,5 @@ def _alive(pid: int) -> bool:
 
 def test_the_geoip_build_time_is_one_series_for_all_workers(served: _Served) -> None:
     """/metrics shows the GeoIP database's build time once (the bundled one's), not once per worker."""
-    text = urllib.request.urlopen(f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=5).read().decode()
-    built = [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
-             if sample.name == "venus_geoip_build_timestamp_seconds"]
+    built = [value for _, value in served.samples("venus_geoip_build_timestamp_seconds")]
     assert built == [1530653216]  # 2018-07-03
