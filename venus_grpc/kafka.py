@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -26,6 +27,18 @@ _OWN_BATCH_FROM_MESSAGES = 16
 # slow acknowledgement among others that arrive does not count, so health does not flap on it.
 _STALLED_AFTER_S = 3.0
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where the broker put one acknowledged message."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+Outcome = Delivery | BaseException  # of one message: where it went, or why it is not known to be in Kafka
 
 
 class PublishTimeout(Exception):
@@ -62,8 +75,8 @@ class Publisher(Protocol):
 
     async def publish(
         self, topic: str, key: bytes | None, values: Sequence[bytes], headers: Headers, *, timeout_s: float
-    ) -> list[BaseException | None]:
-        """Send ``values`` and wait at most ``timeout_s``; ``None`` for each acknowledged message."""
+    ) -> list[Outcome]:
+        """Send ``values`` and wait at most ``timeout_s``; a :class:`Delivery` for each acknowledged message."""
         ...
 
 
@@ -134,8 +147,8 @@ class KafkaPublisher:
 
     async def publish(
         self, topic: str, key: bytes | None, values: Sequence[bytes], headers: Headers, *, timeout_s: float
-    ) -> list[BaseException | None]:
-        """Send ``values`` and wait at most ``timeout_s``; ``None`` for each acknowledged message."""
+    ) -> list[Outcome]:
+        """Send ``values`` and wait at most ``timeout_s``; a :class:`Delivery` for each acknowledged message."""
         producer = self._producer
         if producer is None:
             return [NotConnected("Kafka is not connected")] * len(values)
@@ -146,12 +159,12 @@ class KafkaPublisher:
         if self._unacked_since is None:
             self._unacked_since = time.monotonic()
         outcomes = await self._send(producer, topic, key, values, headers, timeout_s=timeout_s)
-        if any(outcome is None for outcome in outcomes):
+        if any(isinstance(outcome, Delivery) for outcome in outcomes):
             self._last_ack, self._unacked_since = time.monotonic(), None
         return outcomes
 
     async def _send(self, producer: AIOKafkaProducer, topic: str, key: bytes | None, values: Sequence[bytes],
-                    headers: Headers, *, timeout_s: float) -> list[BaseException | None]:
+                    headers: Headers, *, timeout_s: float) -> list[Outcome]:
         sent: list[tuple[asyncio.Future[object], int]] = []  # (future, messages it acknowledges)
         failure: BaseException = PublishTimeout(f"no acknowledgement from Kafka within {timeout_s:.2f} s")
         try:
@@ -168,12 +181,7 @@ class KafkaPublisher:
             pass
         except KafkaError as exc:
             failure = exc
-        outcomes: list[BaseException | None] = []
-        for future, size in sent:
-            if not future.done():
-                future.add_done_callback(_retrieve_exception)
-            outcome = future.exception() if future.done() else failure
-            outcomes.extend(outcome for _ in range(size))
+        outcomes = [outcome for future, size in sent for outcome in _outcomes(future, size, failure)]
         outcomes.extend(failure for _ in range(len(values) - len(outcomes)))
         return outcomes
 
@@ -223,6 +231,23 @@ def _record_batches(producer: AIOKafkaProducer, key: bytes | None, values: Seque
         size += 1
     if size:
         yield builder, size
+
+
+def _outcomes(future: asyncio.Future[Any], size: int, failure: BaseException) -> list[Outcome]:
+    """The outcomes of the ``size`` messages ``future`` acknowledges: one message, or one record batch.
+
+    A batch's future gives the offset of its first message: aiokafka's ``BatchBuilder.append`` numbers the
+    records 0, 1, 2... within the batch (offset deltas) and ``MessageBatch.done`` resolves the batch with
+    the base offset the broker assigned, so message ``i`` of the batch is at base offset + ``i``.
+    """
+    if not future.done():
+        future.add_done_callback(_retrieve_exception)
+        return [failure] * size
+    error = failure if future.cancelled() else future.exception()
+    if error is not None:
+        return [error] * size
+    meta = future.result()  # aiokafka's RecordMetadata
+    return [Delivery(meta.topic, meta.partition, meta.offset + i) for i in range(size)]
 
 
 def _retrieve_exception(future: asyncio.Future[object]) -> None:
