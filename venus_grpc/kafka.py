@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -98,19 +98,9 @@ class KafkaPublisher:
 
     async def connect(self) -> None:
         """Connect, retrying until the broker answers; a broker absent at startup is not fatal."""
-        retry_s = self._settings.kafka_connect_retry_s
-        while self._producer is None:
-            producer = self._new_producer()
-            try:
-                await producer.start()
-            except KafkaError as exc:
-                log.warning("kafka not reachable; retrying", bootstrap=self._settings.kafka_bootstrap,
-                            error=str(exc), retry_in_s=retry_s)
-                await _stop_bounded(producer, timeout_s=retry_s)
-                await asyncio.sleep(retry_s)
-                continue
-            self._producer = producer
-            log.info("kafka producer connected", bootstrap=self._settings.kafka_bootstrap)
+        self._producer = await started(self._new_producer, bootstrap=self._settings.kafka_bootstrap,
+                                       retry_s=self._settings.kafka_connect_retry_s, purpose="events")
+        log.info("kafka producer connected", bootstrap=self._settings.kafka_bootstrap)
 
     async def close(self, *, timeout_s: float) -> None:
         """Flush what is queued and stop; bounded, since stop() can hang with the broker down (aiokafka#1101)."""
@@ -202,6 +192,25 @@ class KafkaPublisher:
             request_timeout_ms=s.kafka_request_timeout_ms,
             **security_options(s),
         )
+
+
+async def started(new: Callable[[], AIOKafkaProducer], *, bootstrap: str, retry_s: float,
+                  purpose: str) -> AIOKafkaProducer:
+    """A producer made by ``new`` and started, trying again every ``retry_s`` until the broker answers."""
+    while True:
+        producer = new()
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            log.warning("kafka not reachable; retrying", purpose=purpose, bootstrap=bootstrap, error=str(exc),
+                        retry_in_s=retry_s)
+            await _stop_bounded(producer, timeout_s=retry_s)
+            await asyncio.sleep(retry_s)
+            continue
+        except asyncio.CancelledError:  # shutdown while connecting: close what start() opened
+            await _stop_bounded(producer, timeout_s=retry_s)
+            raise
+        return producer
 
 
 def security_options(settings: Settings) -> dict[str, Any]:
