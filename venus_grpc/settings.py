@@ -118,6 +118,16 @@ class Settings:
     kafka_sasl_password: str = setting("", "SASL password (kept out of logs)", secret=True)
     kafka_ssl_ca_path: str = setting("", "PEM CA of the Kafka brokers (empty: the system's CAs)")
 
+    dead_letter_topic: str = setting("", "topic receiving each event rejected for its content (validation error, "
+                                     "too large, duplicate id) with why, for SDK teams (empty: off)",
+                                     section=Section("Dead letters", "Events rejected for their content, sent aside "
+                                                     "without the answer waiting: see docs/dead-letters.md."))
+    dead_letter_kafka_bootstrap: str = setting("", "Kafka cluster for dead letters; a separate one keeps them off the "
+                                               "event path (empty: kafka_bootstrap)")
+    dead_letter_max_pending_bytes: int = setting(16 * 1024 * 1024, "bytes of dead letters one process holds, queued "
+                                                 "or awaiting acknowledgement; beyond it new ones are dropped and "
+                                                 "counted", gt=0)
+
     geoip_db_path: str = setting("", "MaxMind City .mmdb (empty: the bundled GeoLite2-City)",
                                  section=Section("Enrichment"))
     geoip_cache_size: int = setting(65_536, "LRU entries in front of the GeoIP database", gt=0)
