@@ -18,7 +18,7 @@ from venus_grpc.kafka import Headers
 # What the client sent wrong; a publish error (Kafka's doing) or a serialisation error (ours) is not.
 _FOR_CONTENT = frozenset({pb.EVENT_CODE_VALIDATION_ERROR, pb.EVENT_CODE_TOO_LARGE, pb.EVENT_CODE_DUPLICATE_ID})
 # Enough of a payload to see what is wrong with it, and a letter well under the largest message.
-PAYLOAD_KEPT_BYTES = 64 * 1024
+_PAYLOAD_KEPT_BYTES = 64 * 1024
 
 
 class DeadLetter:
@@ -59,7 +59,7 @@ def _headers(part: Part, common: Headers) -> Headers:
 def _value(part: Part, meta: orjson.Fragment, received_at_ms: int) -> bytes:
     """The event as the client sent it, and the batch meta; the payload as text, cut to its first 64 KiB."""
     event = part.event
-    kept = event.payload[:PAYLOAD_KEPT_BYTES]
+    kept = event.payload[:_PAYLOAD_KEPT_BYTES]
     occurred_at = ({"seconds": event.occurred_at.seconds, "nanos": event.occurred_at.nanos}
                    if event.HasField("occurred_at") else None)
     return orjson.dumps({
