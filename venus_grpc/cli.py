@@ -161,6 +161,8 @@ def _flag_help(spec: Spec) -> str:
 
 
 def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
+    from venus_grpc.kafka import check_compression
+
     flags = {
         name: spec.parse(raw, key=spec.flag)
         for name, spec in SPECS.items()
@@ -169,7 +171,9 @@ def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
     base = load_settings()
     changed = {k: v for k, v in defaults.items() if getattr(base, k) == SPECS[k].default}
     try:
-        return load_settings(**(changed | flags))
+        settings = load_settings(**(changed | flags))
+        check_compression(settings)  # here, once, not in every worker's crash loop; it needs aiokafka, Settings not
+        return settings
     except SettingsError as exc:
         if exc.field not in flags:
             raise
@@ -188,6 +192,7 @@ def _new_key(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from venus_grpc.geoip import check_database
     from venus_grpc.ingest.keys import KeyFile
     from venus_grpc.obs.logs import configure_logging
     from venus_grpc.server.transport import check_tls_files
@@ -199,6 +204,8 @@ def _serve(args: argparse.Namespace) -> int:
         check_tls_files(settings)
     if settings.api_keys_path:
         KeyFile(settings.api_keys_path)
+    if settings.geoip_db_path:
+        check_database(settings.geoip_db_path)
     configure_logging(settings)
     count = worker_count(settings)
     if count > 1:

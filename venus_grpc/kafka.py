@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, codec
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 
-from venus_grpc.settings import Settings
+from venus_grpc.settings import Settings, SettingsError
 
 Headers = list[tuple[str, bytes]]
 # Requests with this many messages or more go out as their own record batch on one partition: one
@@ -26,6 +26,8 @@ _OWN_BATCH_FROM_MESSAGES = 16
 # Sends waiting this long with no acknowledgement at all mean the broker is not answering: one
 # slow acknowledgement among others that arrive does not count, so health does not flap on it.
 _STALLED_AFTER_S = 3.0
+# What aiokafka's producer asks before it accepts a compression_type (it raises at construction otherwise).
+_CODEC_AVAILABLE = {"gzip": codec.has_gzip, "lz4": codec.has_lz4, "zstd": codec.has_zstd, "snappy": codec.has_snappy}
 log = structlog.get_logger(__name__)
 
 
@@ -84,6 +86,7 @@ class KafkaPublisher:
     """A :class:`Publisher` over one :class:`AIOKafkaProducer` with ``acks="all"``."""
 
     def __init__(self, settings: Settings) -> None:
+        check_compression(settings)
         self._settings = settings
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()  # the Java client's murmur2: same key, same partition
@@ -192,6 +195,17 @@ class KafkaPublisher:
             request_timeout_ms=s.kafka_request_timeout_ms,
             **security_options(s),
         )
+
+
+def check_compression(settings: Settings) -> None:
+    """Refuse a ``kafka_compression`` whose codec library is missing: every producer would fail to construct."""
+    name = settings.kafka_compression
+    if name != "none" and not _CODEC_AVAILABLE[name]():
+        problem = f"aiokafka finds no {name} codec (the cramjam package is missing)"
+        fix = "install Venus with its dependencies (pip install venus-gateway pulls aiokafka[lz4,snappy,zstd]), " \
+              "or choose none or gzip"
+        raise SettingsError(f"VENUS_KAFKA_COMPRESSION={name!r} cannot be used: {problem}; {fix}",
+                            field="kafka_compression", expected=f"a codec whose library is installed: {problem}; {fix}")
 
 
 async def started(new: Callable[[], AIOKafkaProducer], *, bootstrap: str, retry_s: float,

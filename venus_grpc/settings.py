@@ -128,9 +128,11 @@ class Settings:
                                                  "or awaiting acknowledgement; beyond it new ones are dropped and "
                                                  "counted", gt=0)
 
-    geoip_db_path: str = setting("", "MaxMind City .mmdb (empty: the bundled GeoLite2-City)",
-                                 section=Section("Enrichment"))
+    geoip_db_path: str = setting("", "MaxMind City .mmdb, reloaded when it changes (empty: the bundled 2018 "
+                                 "GeoLite2-City)", section=Section("Enrichment"))
     geoip_cache_size: int = setting(65_536, "LRU entries in front of the GeoIP database", gt=0)
+    geoip_reload_s: float = setting(60.0, "how often the GeoIP database file is checked for changes (a changed one "
+                                    "is reloaded)", gt=0)
 
     service_name: str = setting("venus", "service name in logs and traces", section=Section("Observability"))
     traces_exporter: TracesExporter = setting("otlp", "span export (also OTEL_TRACES_EXPORTER)")
@@ -157,8 +159,7 @@ class Settings:
                f"at least max_events_per_batch ({self.max_events_per_batch}), or a full batch could never run")
         _check(self.max_bytes_in_flight, "max_bytes_in_flight", self.max_bytes_in_flight >= self.max_message_bytes,
                f"at least max_message_bytes ({self.max_message_bytes}), or a large batch could never run")
-        _check(self.topic_template, "topic_template", "{category}" in self.topic_template,
-               "a template containing {category}")
+        _check_topic_template(self.topic_template)
         self._check_security()
         for entry in self.quota_app_overrides:
             _check(entry, "quota_app_overrides", _quota_override(entry) is not None,
@@ -213,6 +214,30 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)
+
+
+def _check_topic_template(template: str) -> None:
+    """Refuse a template that would not make a legal Kafka topic of every category: each request would fail.
+
+    Filled in with a category of 64 characters, the longest venus_grpc/ingest/checks.py accepts.
+    """
+    problem = ""
+    try:
+        topic = template.format(category="C" * 64)
+    except KeyError as exc:
+        problem = f"{{{exc.args[0]}}} is not a placeholder Venus fills in"
+    except (IndexError, ValueError, AttributeError) as exc:
+        problem = f"it does not parse ({exc})"
+    else:
+        illegal = sorted({c for c in topic if not (c.isascii() and (c.isalnum() or c in "._-"))})
+        if "{category}" not in template:
+            problem = "it has no {category}"
+        elif illegal:
+            problem = f"a Kafka topic name cannot contain {', '.join(map(repr, illegal))}"
+        elif len(topic) > 249:
+            problem = f"with a 64-character category the topic has {len(topic)} characters; Kafka allows 249"
+    _check(template, "topic_template", not problem,
+           f"a Kafka topic of letters, digits, '.', '_' and '-' with {{category}} as its only placeholder; {problem}")
 
 
 def _check(value: object, name: str, ok: bool, expected: str) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from benchmarks.faults.broker_faults import broker_absent, broker_frozen, broker_restarted
 from benchmarks.faults.common import Context, Result
+from benchmarks.faults.hostile_input import hostile_input
 from benchmarks.faults.link_faults import lossy_link
 from benchmarks.faults.overload import overload
 from benchmarks.faults.steady import steady_load
@@ -24,6 +25,7 @@ SCENARIOS: dict[str, Callable[[Context], Awaitable[Result]]] = {
     "lossy-link": lossy_link,
     "overload": overload,
     "abusive-transport": abusive_transport,
+    "hostile-input": hostile_input,
 }
 
 

@@ -160,7 +160,7 @@ async def abusive_transport(ctx: Context) -> Result:
         finally:
             venus.stop()
         verdict = await read_back(broker.bootstrap, category, ledger)
-    problems = abuse_problems(seen) + _client_problems(ledger)
+    problems = abuse_problems(seen) + client_problems(ledger)
     if serving != "SERVING":
         problems.append(f"health is {serving} after the abuse, not SERVING")
     if settled is None:
@@ -172,7 +172,8 @@ async def abusive_transport(ctx: Context) -> Result:
     return Result("9. abusive transport", verdict, None, venus.peak_rss_bytes(), problems, notes)
 
 
-def _client_problems(ledger: Ledger) -> list[str]:
+def client_problems(ledger: Ledger) -> list[str]:
+    """What a well-behaved client beside the abuse should not have seen: anything but OK, or a slow p99."""
     statuses = {r.status for r in ledger.rpcs}
     problems = [f"the well-behaved client saw {sorted(statuses - {'OK'})}"] if statuses - {"OK"} else []
     partial = sum(r.ok_events < r.events for r in ledger.rpcs if r.status == "OK")

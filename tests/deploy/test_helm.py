@@ -262,6 +262,8 @@ def test_secrets_are_mounted_read_only_and_named_in_the_environment(full_manifes
     ("config:\n  port: 70000\n", "port"),
     ("config:\n  shutdownGraceS: 0\n", "shutdownGraceS"),
     ("autoscaling:\n  enabled: yes please\n", "enabled"),
+    ("geoip:\n  updater:\n    editionIds: GeoLite2-City\n", "editionIds"),
+    ("geoip:\n  updater:\n    frequencyHours: 0\n", "frequencyHours"),
 ])
 def test_the_schema_rejects_wrong_types_and_unknown_keys(helm: Helm, tmp_path: Path, values: str,
                                                          complaint: str) -> None:
@@ -269,6 +271,70 @@ def test_the_schema_rejects_wrong_types_and_unknown_keys(helm: Helm, tmp_path: P
     done = helm.template(_values(tmp_path, values), expect_ok=False)
     assert done.returncode != 0
     assert "values don't meet the specifications of the schema" in done.stderr
+    assert complaint in done.stderr
+
+
+def test_geoip_options_are_off_by_default(default_manifests: Manifests) -> None:
+    """Unless asked, no GeoIP volume or sidecar is added and Venus uses its bundled database."""
+    pod = _gateway(default_manifests)["spec"]["template"]["spec"]
+    assert "initContainers" not in pod
+    assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+    assert "VENUS_GEOIP_DB_PATH" not in _env(default_manifests)
+    assert "VENUS_GEOIP_DB_PATH" not in find(default_manifests, "ConfigMap")["data"]
+
+
+@pytest.mark.parametrize("source", [{"secret": {"secretName": "geoip-city"}}, {"configMap": {"name": "geoip-city"}},
+                                    {"persistentVolumeClaim": {"claimName": "geoip", "readOnly": True}}])
+def test_a_mounted_geoip_database_is_the_one_venus_reads(helm: Helm, tmp_path: Path, source: dict[str, Any]) -> None:
+    """geoip.volume (a Secret, a ConfigMap or any volume) is mounted read-only; VENUS_GEOIP_DB_PATH names the file."""
+    values = {"geoip": {"volume": source, "file": "GeoIP2-City.mmdb"}}
+    manifests = helm.render(_values(tmp_path, yaml.safe_dump(values)))
+    pod = _gateway(manifests)["spec"]["template"]["spec"]
+    assert {"name": "geoip", **source} in pod["volumes"]
+    assert {"name": "geoip", "mountPath": "/etc/venus/geoip", "readOnly": True} in _container(manifests)["volumeMounts"]
+    assert _env(manifests)["VENUS_GEOIP_DB_PATH"] == "/etc/venus/geoip/GeoIP2-City.mmdb"
+    for manifest in manifests:
+        kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_the_geoip_updater_downloads_into_a_volume_venus_reads(full_manifests: Manifests) -> None:
+    """geoipupdate runs as a native sidecar with the MaxMind Secret, writing into an emptyDir Venus reads."""
+    pod = _gateway(full_manifests)["spec"]["template"]["spec"]
+    [sidecar] = pod["initContainers"]
+    assert sidecar["name"] == "geoipupdate" and sidecar["restartPolicy"] == "Always"
+    assert sidecar["image"] == "ghcr.io/maxmind/geoipupdate:v8.0.0"
+    env = {e["name"]: e.get("value", e.get("valueFrom")) for e in sidecar["env"]}
+    assert env == {"GEOIPUPDATE_ACCOUNT_ID": {"secretKeyRef": {"name": "maxmind", "key": "account-id"}},
+                   "GEOIPUPDATE_LICENSE_KEY": {"secretKeyRef": {"name": "maxmind", "key": "license-key"}},
+                   "GEOIPUPDATE_EDITION_IDS": "GeoIP2-City", "GEOIPUPDATE_FREQUENCY": "12",
+                   "GEOIPUPDATE_DB_DIR": "/usr/share/GeoIP"}
+    assert {"name": "geoip", "mountPath": "/usr/share/GeoIP"} in sidecar["volumeMounts"]
+    assert sidecar["securityContext"] == _container(full_manifests)["securityContext"]
+    assert {"name": "geoip", "emptyDir": {"sizeLimit": "512Mi"}} in pod["volumes"]
+    venus_mount = {"name": "geoip", "mountPath": "/etc/venus/geoip", "readOnly": True}
+    assert venus_mount in _container(full_manifests)["volumeMounts"]
+    assert _env(full_manifests)["VENUS_GEOIP_DB_PATH"] == "/etc/venus/geoip/GeoIP2-City.mmdb"
+
+
+def test_venus_starts_once_the_updater_has_downloaded_the_database(full_manifests: Manifests) -> None:
+    """The sidecar is started only when the database file is there, so Venus never starts without it."""
+    [sidecar] = _gateway(full_manifests)["spec"]["template"]["spec"]["initContainers"]
+    probe = sidecar["startupProbe"]
+    assert probe["exec"]["command"] == ["test", "-s", "/usr/share/GeoIP/GeoIP2-City.mmdb"]
+    assert probe["periodSeconds"] * probe["failureThreshold"] >= 300, "a first download may take minutes"
+
+
+@pytest.mark.parametrize(("values", "complaint"), [
+    ("geoip:\n  updater:\n    enabled: true\n", "geoip.updater.existingSecret: the updater needs"),
+    ("geoip:\n  volume: {secret: {secretName: g}}\n  updater: {enabled: true, existingSecret: m}\n",
+     "geoip.volume and geoip.updater.enabled: choose one"),
+    ("config:\n  geoipDbPath: /data/city.mmdb\ngeoip:\n  volume: {secret: {secretName: g}}\n",
+     "config.geoipDbPath: leave it unset"),
+])
+def test_contradictory_geoip_options_are_refused(helm: Helm, tmp_path: Path, values: str, complaint: str) -> None:
+    """An updater without credentials, or two sources for the database, fails the render and says why."""
+    done = helm.template(_values(tmp_path, values), expect_ok=False)
+    assert done.returncode != 0
     assert complaint in done.stderr
 
 

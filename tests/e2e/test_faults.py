@@ -71,3 +71,8 @@ async def test_overload_at_three_times_capacity_refuses_with_retry_info_and_keep
 async def test_abusive_transport_leaves_a_well_behaved_client_fully_served(tmp_path: Path) -> None:
     """Idle sockets, a ping flood, too many streams and half-sent messages: the steady client sees only OK."""
     await _assert_scenario("abusive-transport", tmp_path)
+
+
+async def test_hostile_input_is_refused_cheaply_and_a_well_behaved_client_is_fully_served(tmp_path: Path) -> None:
+    """Amplifying labels and streams that never read: refused or held back, memory near baseline, the client OK."""
+    await _assert_scenario("hostile-input", tmp_path)

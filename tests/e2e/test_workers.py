@@ -122,3 +122,11 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as stat:  # a zombie has exited; it only waits to be reaped
         return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_the_geoip_build_time_is_one_series_for_all_workers(served: _Served) -> None:
+    """/metrics shows the GeoIP database's build time once (the bundled one's), not once per worker."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{served.metrics_port}/metrics", timeout=5).read().decode()
+    built = [sample.value for family in text_string_to_metric_families(text) for sample in family.samples
+             if sample.name == "venus_geoip_build_timestamp_seconds"]
+    assert built == [1530653216]  # 2018-07-03

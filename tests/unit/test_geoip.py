@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from tests.geoip_helpers import write_city_database
 from venus_grpc.geoip import NOWHERE, Geo, MaxMindGeoLookup
 
 
@@ -45,3 +47,19 @@ def test_a_missing_database_names_its_path() -> None:
     """Pointing at a file that does not exist fails at startup with the path in the message."""
     with pytest.raises(ValueError, match=re.escape("/nonexistent/GeoLite2-City.mmdb")):
         MaxMindGeoLookup("/nonexistent/GeoLite2-City.mmdb", cache_size=16)
+
+
+def test_a_file_that_is_not_a_database_names_its_path(tmp_path: Path) -> None:
+    """A junk or half-written file fails at startup as a bad setting, with the path in the message."""
+    junk = tmp_path / "GeoLite2-City.mmdb"
+    junk.write_bytes(b"junk" * 100)
+    with pytest.raises(ValueError, match=re.escape(str(junk))):
+        MaxMindGeoLookup(str(junk), cache_size=16)
+
+
+def test_a_database_of_another_kind_is_refused(tmp_path: Path) -> None:
+    """A valid MaxMind database that is not a City one (here ASN) fails at startup, naming its kind."""
+    asn = write_city_database(tmp_path / "GeoLite2-ASN.mmdb", {"81.2.69.0/24": ("GB", "United Kingdom")},
+                              database_type="GeoLite2-ASN")
+    with pytest.raises(ValueError, match="is a GeoLite2-ASN database; Venus needs a City database"):
+        MaxMindGeoLookup(str(asn), cache_size=16)

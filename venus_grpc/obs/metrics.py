@@ -65,6 +65,12 @@ ASYNCIO_TASKS = Gauge(
     "asyncio tasks alive in the process, sampled every second: a count that keeps growing is a leak.",
     multiprocess_mode="livesum",
 )
+GEOIP_BUILD_TIMESTAMP = Gauge(
+    "venus_geoip_build_timestamp_seconds",
+    "Unix time at which the GeoIP database in use was built (its metadata's build_epoch); with several "
+    "workers, the oldest in use. MaxMind rebuilds City databases twice a week: alert when it is weeks old.",
+    multiprocess_mode="livemin",
+)
 
 LOG_RECORDS_SHIPPED = Counter(
     "venus_log_records_shipped",

@@ -2,8 +2,9 @@
 
 Startup order: the gRPC port opens NOT_SERVING, /metrics starts, the Kafka producer connects in
 the background and only then is health SERVING (and NOT_SERVING again while the broker stops
-answering: venus_grpc/server/readiness.py). Shutdown order: NOT_SERVING, stop taking RPCs and
-let in-flight ones finish within the grace period, then flush and stop the producer.
+answering: venus_grpc/server/readiness.py); once connected, what acks=all is worth on the cluster
+is checked in the background (venus_grpc/server/durability.py). Shutdown order: NOT_SERVING, stop
+taking RPCs and let in-flight ones finish within the grace period, then flush and stop the producer.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from venus_grpc.kafka import KafkaPublisher, Publisher
 from venus_grpc.obs import metrics
 from venus_grpc.obs.logship import LogShipper
 from venus_grpc.obs.telemetry import build_tracer_provider
+from venus_grpc.server.durability import check_durability
 from venus_grpc.server.interceptors import GatewayInterceptor
 from venus_grpc.server.readiness import follow_kafka
 from venus_grpc.server.servicer import add_ingest_service
@@ -62,6 +64,8 @@ class Venus:
     health_port: int | None = None
     _connect_task: asyncio.Task[None] | None = None
     _key_watch_task: asyncio.Task[None] | None = None
+    _durability_task: asyncio.Task[None] | None = None
+    _geo_watch_task: asyncio.Task[None] | None = None
     _stopped: bool = False
     _log_shipper: LogShipper | None = None
     _log_ship_task: asyncio.Task[None] | None = None
@@ -82,7 +86,7 @@ class Venus:
         await self.server.stop(max(deadline - loop.time(), 1.0))
         if self.health_server is not None:
             await self.health_server.stop(None)
-        for task in (self._connect_task, self._key_watch_task):
+        for task in (self._connect_task, self._key_watch_task, self._durability_task, self._geo_watch_task):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -157,9 +161,13 @@ def _start_background_tasks(venus: Venus, key_file: KeyFile | None) -> None:
     settings, publisher = venus.settings, venus.publisher
     venus._connect_task = asyncio.create_task(
         follow_kafka(publisher, functools.partial(_set_serving, venus), venus.kafka_ready), name="venus-kafka-health")
+    venus._durability_task = asyncio.create_task(check_durability(settings, venus.kafka_ready),
+                                                 name="venus-kafka-durability")
     if key_file is not None:
         venus._key_watch_task = asyncio.create_task(key_file.watch(settings.api_keys_reload_s),
                                                     name="venus-api-keys-watch")
+    if isinstance(venus.geo, MaxMindGeoLookup):
+        venus._geo_watch_task = asyncio.create_task(venus.geo.watch(settings.geoip_reload_s), name="venus-geoip-watch")
     if venus._dead_letters is not None:
         venus._dead_letters.start()
     if settings.log_shipping:
