@@ -64,9 +64,10 @@ def _parser() -> argparse.ArgumentParser:
     tail.add_argument("--from-beginning", action="store_true")
     tail.add_argument("--max-messages", type=int, default=0, help="stop after this many (0: no limit)")
     tail.add_argument("--timeout-s", type=float, default=10.0, help="stop after this long with no message")
-    tail.set_defaults(run=lambda a: asyncio.run(send_tail.tail(
-        a.bootstrap, a.topic_template.format(category=a.category), from_beginning=a.from_beginning,
-        max_messages=a.max_messages, timeout_s=a.timeout_s)))
+    tail.add_argument("--partition", type=int, help="with --offset: print only the message there, e.g. where an "
+                      "upload's answer says its event went")
+    tail.add_argument("--offset", type=int, help="with --partition: the offset of the one message to print")
+    tail.set_defaults(run=lambda a: _tail(tail, a))
     logs = commands.add_parser("trace-logs", help="print every instance's log lines and the events of one trace")
     logs.add_argument("trace_id", help="32 hex digits, e.g. from a client's traceparent or an error report")
     logs.add_argument("--bootstrap", default=defaults.logs_kafka_bootstrap or defaults.kafka_bootstrap)
@@ -80,6 +81,17 @@ def _parser() -> argparse.ArgumentParser:
         since_s=a.since, timeout_s=a.timeout_s)))
     _add_canary(commands)
     return parser
+
+
+def _tail(parser: argparse.ArgumentParser, a: argparse.Namespace) -> int:
+    topic = a.topic_template.format(category=a.category)
+    if a.partition is None and a.offset is None:
+        return asyncio.run(send_tail.tail(a.bootstrap, topic, from_beginning=a.from_beginning,
+                                          max_messages=a.max_messages, timeout_s=a.timeout_s))
+    if a.partition is None or a.offset is None:
+        parser.error("--partition and --offset name one message together: give both")
+    return asyncio.run(send_tail.show(a.bootstrap, topic, partition=a.partition, offset=a.offset,
+                                      timeout_s=a.timeout_s))
 
 
 def _add_canary(commands: Any) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
@@ -28,6 +29,18 @@ _STALLED_AFTER_S = 3.0
 # What aiokafka's producer asks before it accepts a compression_type (it raises at construction otherwise).
 _CODEC_AVAILABLE = {"gzip": codec.has_gzip, "lz4": codec.has_lz4, "zstd": codec.has_zstd, "snappy": codec.has_snappy}
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where the broker put one acknowledged message."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+Outcome = Delivery | BaseException  # of one message: where it went, or why it is not known to be in Kafka
 
 
 class PublishTimeout(Exception):
@@ -64,8 +77,8 @@ class Publisher(Protocol):
 
     async def publish(
         self, topic: str, key: bytes | None, values: Sequence[bytes], headers: Headers, *, timeout_s: float
-    ) -> list[BaseException | None]:
-        """Send ``values`` and wait at most ``timeout_s``; ``None`` for each acknowledged message."""
+    ) -> list[Outcome]:
+        """Send ``values`` and wait at most ``timeout_s``; a :class:`Delivery` for each acknowledged message."""
         ...
 
 
@@ -88,19 +101,9 @@ class KafkaPublisher:
 
     async def connect(self) -> None:
         """Connect, retrying until the broker answers; a broker absent at startup is not fatal."""
-        retry_s = self._settings.kafka_connect_retry_s
-        while self._producer is None:
-            producer = self._new_producer()
-            try:
-                await producer.start()
-            except KafkaError as exc:
-                log.warning("kafka not reachable; retrying", bootstrap=self._settings.kafka_bootstrap,
-                            error=str(exc), retry_in_s=retry_s)
-                await _stop_bounded(producer, timeout_s=retry_s)
-                await asyncio.sleep(retry_s)
-                continue
-            self._producer = producer
-            log.info("kafka producer connected", bootstrap=self._settings.kafka_bootstrap)
+        self._producer = await started(self._new_producer, bootstrap=self._settings.kafka_bootstrap,
+                                       retry_s=self._settings.kafka_connect_retry_s, purpose="events")
+        log.info("kafka producer connected", bootstrap=self._settings.kafka_bootstrap)
 
     async def close(self, *, timeout_s: float) -> None:
         """Flush what is queued and stop; bounded, since stop() can hang with the broker down (aiokafka#1101)."""
@@ -137,8 +140,8 @@ class KafkaPublisher:
 
     async def publish(
         self, topic: str, key: bytes | None, values: Sequence[bytes], headers: Headers, *, timeout_s: float
-    ) -> list[BaseException | None]:
-        """Send ``values`` and wait at most ``timeout_s``; ``None`` for each acknowledged message."""
+    ) -> list[Outcome]:
+        """Send ``values`` and wait at most ``timeout_s``; a :class:`Delivery` for each acknowledged message."""
         producer = self._producer
         if producer is None:
             return [NotConnected("Kafka is not connected")] * len(values)
@@ -149,12 +152,12 @@ class KafkaPublisher:
         if self._unacked_since is None:
             self._unacked_since = time.monotonic()
         outcomes = await self._send(producer, topic, key, values, headers, timeout_s=timeout_s)
-        if any(outcome is None for outcome in outcomes):
+        if any(isinstance(outcome, Delivery) for outcome in outcomes):
             self._last_ack, self._unacked_since = time.monotonic(), None
         return outcomes
 
     async def _send(self, producer: AIOKafkaProducer, topic: str, key: bytes | None, values: Sequence[bytes],
-                    headers: Headers, *, timeout_s: float) -> list[BaseException | None]:
+                    headers: Headers, *, timeout_s: float) -> list[Outcome]:
         sent: list[tuple[asyncio.Future[object], int]] = []  # (future, messages it acknowledges)
         failure: BaseException = PublishTimeout(f"no acknowledgement from Kafka within {timeout_s:.2f} s")
         try:
@@ -171,12 +174,7 @@ class KafkaPublisher:
             pass
         except KafkaError as exc:
             failure = exc
-        outcomes: list[BaseException | None] = []
-        for future, size in sent:
-            if not future.done():
-                future.add_done_callback(_retrieve_exception)
-            outcome = future.exception() if future.done() else failure
-            outcomes.extend(outcome for _ in range(size))
+        outcomes = [outcome for future, size in sent for outcome in _outcomes(future, size, failure)]
         outcomes.extend(failure for _ in range(len(values) - len(outcomes)))
         return outcomes
 
@@ -210,6 +208,25 @@ def check_compression(settings: Settings) -> None:
                             field="kafka_compression", expected=f"a codec whose library is installed: {problem}; {fix}")
 
 
+async def started(new: Callable[[], AIOKafkaProducer], *, bootstrap: str, retry_s: float,
+                  purpose: str) -> AIOKafkaProducer:
+    """A producer made by ``new`` and started, trying again every ``retry_s`` until the broker answers."""
+    while True:
+        producer = new()
+        try:
+            await producer.start()
+        except KafkaError as exc:
+            log.warning("kafka not reachable; retrying", purpose=purpose, bootstrap=bootstrap, error=str(exc),
+                        retry_in_s=retry_s)
+            await _stop_bounded(producer, timeout_s=retry_s)
+            await asyncio.sleep(retry_s)
+            continue
+        except asyncio.CancelledError:  # shutdown while connecting: close what start() opened
+            await _stop_bounded(producer, timeout_s=retry_s)
+            raise
+        return producer
+
+
 def security_options(settings: Settings) -> dict[str, Any]:
     """aiokafka keyword arguments for the cluster's TLS and SASL settings (none for PLAINTEXT)."""
     protocol = settings.kafka_security_protocol
@@ -237,6 +254,23 @@ def _record_batches(producer: AIOKafkaProducer, key: bytes | None, values: Seque
         size += 1
     if size:
         yield builder, size
+
+
+def _outcomes(future: asyncio.Future[Any], size: int, failure: BaseException) -> list[Outcome]:
+    """The outcomes of the ``size`` messages ``future`` acknowledges: one message, or one record batch.
+
+    A batch's future gives the offset of its first message: aiokafka's ``BatchBuilder.append`` numbers the
+    records 0, 1, 2... within the batch (offset deltas) and ``MessageBatch.done`` resolves the batch with
+    the base offset the broker assigned, so message ``i`` of the batch is at base offset + ``i``.
+    """
+    if not future.done():
+        future.add_done_callback(_retrieve_exception)
+        return [failure] * size
+    error = failure if future.cancelled() else future.exception()
+    if error is not None:
+        return [error] * size
+    meta = future.result()  # aiokafka's RecordMetadata
+    return [Delivery(meta.topic, meta.partition, meta.offset + i) for i in range(size)]
 
 
 def _retrieve_exception(future: asyncio.Future[object]) -> None:

@@ -11,6 +11,7 @@ To add a setting, add one ``name: type = setting(default, "what it does", ...)``
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -25,6 +26,7 @@ KafkaCompression = Literal["none", "gzip", "lz4", "zstd", "snappy"]
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 SERVICE_NAME = "venus.v1.IngestService"
+_CATEGORY = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the categories venus_grpc/ingest/checks.py accepts
 _PUBLIC_BY_DEFAULT = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"})
 
 
@@ -118,6 +120,16 @@ class Settings:
     kafka_sasl_password: str = setting("", "SASL password (kept out of logs)", secret=True)
     kafka_ssl_ca_path: str = setting("", "PEM CA of the Kafka brokers (empty: the system's CAs)")
 
+    dead_letter_topic: str = setting("", "topic receiving each event rejected for its content (validation error, "
+                                     "too large, duplicate id) with why, for SDK teams (empty: off)",
+                                     section=Section("Dead letters", "Events rejected for their content, sent aside "
+                                                     "without the answer waiting: see docs/dead-letters.md."))
+    dead_letter_kafka_bootstrap: str = setting("", "Kafka cluster for dead letters; a separate one keeps them off the "
+                                               "event path (empty: kafka_bootstrap)")
+    dead_letter_max_pending_bytes: int = setting(16 * 1024 * 1024, "bytes of dead letters one process holds, queued "
+                                                 "or awaiting acknowledgement; beyond it new ones are dropped and "
+                                                 "counted", gt=0)
+
     geoip_db_path: str = setting("", "MaxMind City .mmdb, reloaded when it changes (empty: the bundled 2018 "
                                  "GeoLite2-City)", section=Section("Enrichment"))
     geoip_cache_size: int = setting(65_536, "LRU entries in front of the GeoIP database", gt=0)
@@ -150,6 +162,7 @@ class Settings:
         _check(self.max_bytes_in_flight, "max_bytes_in_flight", self.max_bytes_in_flight >= self.max_message_bytes,
                f"at least max_message_bytes ({self.max_message_bytes}), or a large batch could never run")
         _check_topic_template(self.topic_template)
+        _check_dead_letter_topic(self.dead_letter_topic, self.topic_template)
         self._check_security()
         for entry in self.quota_app_overrides:
             _check(entry, "quota_app_overrides", _quota_override(entry) is not None,
@@ -219,15 +232,33 @@ def _check_topic_template(template: str) -> None:
     except (IndexError, ValueError, AttributeError) as exc:
         problem = f"it does not parse ({exc})"
     else:
-        illegal = sorted({c for c in topic if not (c.isascii() and (c.isalnum() or c in "._-"))})
         if "{category}" not in template:
             problem = "it has no {category}"
-        elif illegal:
-            problem = f"a Kafka topic name cannot contain {', '.join(map(repr, illegal))}"
-        elif len(topic) > 249:
-            problem = f"with a 64-character category the topic has {len(topic)} characters; Kafka allows 249"
+        else:
+            problem = _topic_name_problem(topic, subject="with a 64-character category the topic")
     _check(template, "topic_template", not problem,
            f"a Kafka topic of letters, digits, '.', '_' and '-' with {{category}} as its only placeholder; {problem}")
+
+
+def _check_dead_letter_topic(topic: str, template: str) -> None:
+    """Refuse a dead-letter topic Kafka would refuse, or one that is a category's topic: letters are no events."""
+    before, _, after = template.partition("{category}")
+    category = topic.removeprefix(before).removesuffix(after) if topic.startswith(before) else ""
+    problem = _topic_name_problem(topic)
+    if not problem and topic.endswith(after) and _CATEGORY.fullmatch(category):
+        problem = f"it is the topic of category {category} (topic_template), whose consumers expect events"
+    _check(topic, "dead_letter_topic", not topic or not problem,
+           f"empty (off), or a Kafka topic of letters, digits, '.', '_' and '-' of no category; {problem}")
+
+
+def _topic_name_problem(topic: str, *, subject: str = "the topic") -> str:
+    """Why Kafka would refuse ``topic`` as a topic name, ``subject`` naming it; empty when it would not."""
+    illegal = sorted({c for c in topic if not (c.isascii() and (c.isalnum() or c in "._-"))})
+    if illegal:
+        return f"a Kafka topic name cannot contain {', '.join(map(repr, illegal))}"
+    if len(topic) > 249:
+        return f"{subject} has {len(topic)} characters; Kafka allows 249"
+    return ""
 
 
 def _check(value: object, name: str, ok: bool, expected: str) -> None:

@@ -79,6 +79,21 @@ async def test_an_upload_answers_a_typed_ok_per_event_in_order(
         o.id: o.backend_id for o in result.outcomes}
 
 
+async def test_an_ok_outcome_names_the_message_that_holds_it(
+    venus: Venus, category: str, topic_reader: TopicReader
+) -> None:
+    """An OK outcome's topic, partition and offset hold its event's message; a rejected outcome names no place."""
+    events = [*_events("a", "b"), EventData(id="bad-json", payload=b"not json")]
+    async with VenusClient(f"127.0.0.1:{venus.port}", default_meta=_meta(category)) as client:
+        result = await client.upload(events)
+
+    messages = await topic_reader.read_all(f"to_analyzer__0.{category}")
+    assert {(o.topic, o.partition, o.offset): o.backend_id for o in result.ok} == {
+        (m.topic, m.partition, m.offset): m.value["backend_id"] for m in messages}
+    [rejected] = result.rejected
+    assert (rejected.topic, rejected.partition, rejected.offset) == ("", None, None)
+
+
 async def test_a_partial_failure_is_reported_per_event_and_not_retried(
     venus: Venus, category: str, topic_reader: TopicReader
 ) -> None:

@@ -18,6 +18,7 @@ README_ADDRESS = "127.0.0.1:50051"
 GRPCURL_TIMEOUT_S = 30.0
 # Values that differ on every run: each must be there and non-empty, whatever it is.
 _PER_RUN = re.compile(r'("(?:backend_id|request_id)": )"[^"]+"')
+_PER_RUN_NUMBERS = re.compile(r'("partition": |"offset": ")\d+')  # where the broker put the event
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,7 @@ def _closed(command: str) -> bool:
 
 
 def _mask(output: str) -> str:
-    return _PER_RUN.sub(r'\1"..."', output)
+    return _PER_RUN_NUMBERS.sub(r"\1N", _PER_RUN.sub(r'\1"..."', output))
 
 
 EXAMPLES = readme_examples()

@@ -1,8 +1,9 @@
 """Send one generated input to the live Venus and assert the invariants every answer must keep.
 
 Per input: the status is one the contract names (never UNKNOWN or INTERNAL), there is one result
-per event in request order, OK results carry a backend_id and the others do not, and the oracle's
-verdicts hold. What was answered OK goes to the ledger, checked against Kafka after the run.
+per event in request order, OK results carry a backend_id and a place in Kafka (topic, partition,
+offset) and the others do not, and the oracle's verdicts hold. What was answered OK goes to the
+ledger, checked against Kafka after the run.
 """
 
 from __future__ import annotations
@@ -100,10 +101,12 @@ def check_results(live: LiveVenus, request: pb.UploadEventsRequest, response: pb
         if result.code == pb.EVENT_CODE_OK:
             assert not event_must_fail(event, earlier), f"accepted an event the contract refuses: {event!r:.300}"
             assert result.backend_id and not result.retryable
+            assert result.topic and result.HasField("partition") and result.HasField("offset"), result
             assert is_json_object(event.payload), f"accepted a payload that is no JSON object: {event.payload!r:.200}"
             live.ledger.acknowledge(request.meta.category, result.backend_id, event.id)
         else:
             assert not result.backend_id and result.message, result
+            assert not (result.topic or result.HasField("partition") or result.HasField("offset")), result
             if event.id in earlier:
                 assert result.code == pb.EVENT_CODE_DUPLICATE_ID, result
         earlier.add(event.id)

@@ -8,6 +8,9 @@ from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.ingest.errors import Reason, RequestError
 from venus_grpc.ingest.outcomes import Fate
 from venus_grpc.ingest.pipeline.model import Batch
+from venus_grpc.kafka import Delivery
+
+_PLACE = Delivery("t", 2, 1234)
 
 
 def _batch(count: int) -> Batch:
@@ -19,7 +22,7 @@ def _batch(count: int) -> Batch:
 def test_answering_with_a_pending_event_is_refused() -> None:
     """An event that no stage decided cannot be reported as anything."""
     batch = _batch(2)
-    batch.parts[0].accept()
+    batch.parts[0].accept(_PLACE)
     with pytest.raises(RuntimeError, match="pending"):
         batch.results()
 
@@ -30,14 +33,14 @@ def test_a_decided_event_refuses_a_second_decision(second: str) -> None:
     part = _batch(1).parts[0]
     part.reject(pb.EVENT_CODE_VALIDATION_ERROR, "bad")
     with pytest.raises(RuntimeError, match="already ended with EVENT_CODE_VALIDATION_ERROR"):
-        part.accept() if second == "accept" else part.reject(pb.EVENT_CODE_TOO_LARGE, "big")
+        part.accept(_PLACE) if second == "accept" else part.reject(pb.EVENT_CODE_TOO_LARGE, "big")
     assert (part.code, part.message) == (pb.EVENT_CODE_VALIDATION_ERROR, "bad")
 
 
 def test_results_follow_request_order() -> None:
     """Results come back one per event, in the order the events were sent."""
     batch = _batch(3)
-    batch.parts[2].accept()
+    batch.parts[2].accept(_PLACE)
     batch.parts[0].reject(pb.EVENT_CODE_VALIDATION_ERROR, "bad")
     batch.parts[1].reject(pb.EVENT_CODE_PUBLISH_ERROR, "slow", retryable=True)
     results = batch.results()
@@ -48,6 +51,17 @@ def test_results_follow_request_order() -> None:
     ]
 
 
+def test_only_an_ok_result_says_where_its_event_is() -> None:
+    """An OK result names the topic, partition and offset Kafka gave it; a rejected one names none."""
+    batch = _batch(2)
+    batch.parts[0].accept(Delivery("t", 0, 0))
+    batch.parts[1].reject(pb.EVENT_CODE_VALIDATION_ERROR, "bad")
+    ok, rejected = batch.results()
+    assert (ok.topic, ok.partition, ok.offset) == ("t", 0, 0)
+    assert ok.HasField("partition") and ok.HasField("offset"), "partition 0 at offset 0 is a place, not no place"
+    assert (rejected.topic, rejected.HasField("partition"), rejected.HasField("offset")) == ("", False, False)
+
+
 @pytest.mark.parametrize(("ok", "expected"), [
     (3, pb.RESULT_CODE_ALL_SUCCESS), (1, pb.RESULT_CODE_PARTIAL_SUCCESS), (0, pb.RESULT_CODE_ALL_FAIL),
 ])
@@ -55,7 +69,7 @@ def test_overall_code_counts_published_events(ok: int, expected: int) -> None:
     """All published is success, none is failure, anything between is partial."""
     batch = _batch(3)
     for part in batch.parts:
-        part.accept() if part.index < ok else part.reject(pb.EVENT_CODE_TOO_LARGE, "big")
+        part.accept(_PLACE) if part.index < ok else part.reject(pb.EVENT_CODE_TOO_LARGE, "big")
     assert batch.overall()[0] == expected
 
 

@@ -24,7 +24,7 @@ BATCH_REJECTIONS = Counter(
 )
 STAGE_SECONDS = Histogram(
     "venus_stage_seconds",
-    "Time one batch spends in a pipeline stage (validate, enrich, publish).",
+    "Time one batch spends in a pipeline stage (validate, enrich, publish; dead_letter when dead letters are on).",
     ["stage"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
@@ -87,8 +87,18 @@ LOG_SHIP_ERRORS = Counter(
     "Times the log shipper lost its Kafka connection and started again.",
 )
 
+DEAD_LETTERS = Counter(
+    "venus_dead_letters",
+    "Events rejected for their content and meant for dead_letter_topic, each counted once by outcome: published "
+    "(acknowledged by Kafka), failed (Kafka refused it, or did not acknowledge it within kafka_request_timeout_ms), "
+    "dropped (never sent: dead_letter_max_pending_bytes were already held, or it was still queued at shutdown).",
+    ["outcome"],
+)
+
 for _type in ("all_upload", "wrong_meta", "wrong_data", "success_upload"):
     UPLOADS.labels(_type)
+for _outcome in ("published", "failed", "dropped"):
+    DEAD_LETTERS.labels(_outcome)
 
 # `venus canary` runs as its own process and exports only these, from its own registry.
 CANARY_REGISTRY = CollectorRegistry(auto_describe=True)

@@ -27,6 +27,7 @@ from prometheus_client import start_http_server
 
 from venus_grpc.geoip import GeoLookup, MaxMindGeoLookup
 from venus_grpc.ingest.admission import Admission
+from venus_grpc.ingest.dead_letters import DeadLetters
 from venus_grpc.ingest.keys import KeyFile
 from venus_grpc.ingest.pipeline import build_stages
 from venus_grpc.kafka import KafkaPublisher, Publisher
@@ -68,6 +69,7 @@ class Venus:
     _stopped: bool = False
     _log_shipper: LogShipper | None = None
     _log_ship_task: asyncio.Task[None] | None = None
+    _dead_letters: DeadLetters | None = None
 
     async def stop(self) -> None:
         """Shut down in order; acknowledged events are in Kafka once this returns. Idempotent."""
@@ -91,6 +93,8 @@ class Venus:
                     await task
         await self.publisher.close(timeout_s=grace_s)
         metrics.KAFKA_READY.set(0)
+        if self._dead_letters is not None:
+            await self._dead_letters.close(timeout_s=min(grace_s, 5.0))
         log.info("stopped")
         if self._log_shipper is not None and self._log_ship_task is not None:
             await self._log_shipper.drain(timeout_s=min(grace_s, 5.0))
@@ -112,9 +116,10 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     geo = geo or MaxMindGeoLookup(settings.geoip_db_path, cache_size=settings.geoip_cache_size)
     publisher = publisher or KafkaPublisher(settings)
     key_file = KeyFile(settings.api_keys_path) if settings.api_keys_path else None
+    dead_letters = DeadLetters(settings) if settings.dead_letter_topic else None
     server = _grpc_server(settings, tracer_provider, key_file)
-    admission = Admission(settings, stages=build_stages(settings, geo=geo, publisher=publisher), publisher=publisher,
-                          tracer=tracer_provider.get_tracer("venus_grpc"))
+    stages = build_stages(settings, geo=geo, publisher=publisher, dead_letters=dead_letters)
+    admission = Admission(settings, stages=stages, publisher=publisher, tracer=tracer_provider.get_tracer("venus_grpc"))
     add_ingest_service(server, admission)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -125,8 +130,8 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
         await health_servicer.set(service, health_pb2.HealthCheckResponse.NOT_SERVING)
     port = add_port(server, settings)
     await server.start()
-    venus = Venus(settings=settings, server=server, port=port, health=health_servicer,
-                  publisher=publisher, geo=geo, tracer_provider=tracer_provider, admission=admission)
+    venus = Venus(settings=settings, server=server, port=port, health=health_servicer, publisher=publisher, geo=geo,
+                  tracer_provider=tracer_provider, admission=admission, _dead_letters=dead_letters)
     if settings.health_port:
         venus.health_server, venus.health_port = await _start_health_server(settings, health_servicer)
     if settings.metrics_enabled:
@@ -163,6 +168,8 @@ def _start_background_tasks(venus: Venus, key_file: KeyFile | None) -> None:
                                                     name="venus-api-keys-watch")
     if isinstance(venus.geo, MaxMindGeoLookup):
         venus._geo_watch_task = asyncio.create_task(venus.geo.watch(settings.geoip_reload_s), name="venus-geoip-watch")
+    if venus._dead_letters is not None:
+        venus._dead_letters.start()
     if settings.log_shipping:
         venus._log_shipper = LogShipper(settings)
         logging.getLogger().addHandler(venus._log_shipper)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 import uuid
+from typing import Any
 
 import grpc
 import orjson
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import OffsetOutOfRangeError
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
@@ -72,6 +75,8 @@ def _print_response(response: pb.UploadEventsResponse) -> None:
     print(f"{pb.ResultCode.Name(response.code)}: {response.message} (request_id {response.request_id})")
     for result in response.results:
         line = f"  {result.id} -> {pb.EventCode.Name(result.code)} backend_id={result.backend_id}"
+        if result.topic:
+            line += f" at {result.topic} partition {result.partition} offset {result.offset}"
         print(line + (f" ({result.message})" if result.message else ""))
 
 
@@ -90,10 +95,36 @@ async def tail(bootstrap: str, topic: str, *, from_beginning: bool, max_messages
                 if 0 < max_messages <= seen:
                     break
                 seen += 1
-                headers = {k: v.decode(errors="replace") for k, v in record.headers}
-                key = record.key.decode(errors="replace") if record.key else None
-                print(orjson.dumps({"partition": record.partition, "offset": record.offset, "key": key,
-                                    "headers": headers, "value": orjson.loads(record.value)}).decode())
+                _print_record(record)
     finally:
         await stop_within(consumer, 10)
     return 0
+
+
+async def show(bootstrap: str, topic: str, *, partition: int, offset: int, timeout_s: float) -> int:
+    """Print the one message at ``offset`` of ``topic``'s ``partition``, as :func:`tail` does; 1 if there is none."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                auto_offset_reset="none")
+    await consumer.start()
+    where = TopicPartition(topic, partition)
+    try:
+        consumer.assign([where])
+        consumer.seek(where, offset)
+        records = (await consumer.getmany(where, timeout_ms=int(timeout_s * 1000), max_records=1)).get(where, [])
+    except OffsetOutOfRangeError:
+        records = []
+    finally:
+        await stop_within(consumer, 10)
+    if not records or records[0].offset != offset:
+        print(f"no message at offset {offset} of {topic} partition {partition} (within {timeout_s:g} s)",
+              file=sys.stderr)
+        return 1
+    _print_record(records[0])
+    return 0
+
+
+def _print_record(record: Any) -> None:  # aiokafka's ConsumerRecord: untyped upstream
+    headers = {k: v.decode(errors="replace") for k, v in record.headers}
+    key = record.key.decode(errors="replace") if record.key else None
+    print(orjson.dumps({"partition": record.partition, "offset": record.offset, "key": key,
+                        "headers": headers, "value": orjson.loads(record.value)}).decode())

@@ -70,4 +70,7 @@ def _outcome(result: pb.EventResult) -> EventOutcome:
         status = OutcomeStatus.RETRYABLE_FAILURE
     else:
         status = OutcomeStatus.REJECTED
-    return EventOutcome(result.id, status, pb.EventCode.Name(result.code), result.message, result.backend_id)
+    return EventOutcome(result.id, status, pb.EventCode.Name(result.code), result.message, result.backend_id,
+                        topic=result.topic,
+                        partition=result.partition if result.HasField("partition") else None,
+                        offset=result.offset if result.HasField("offset") else None)

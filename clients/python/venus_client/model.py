@@ -72,7 +72,8 @@ class EventOutcome:
     """The outcome of one event.
 
     ``code`` is the server's ``EventCode`` name (``EVENT_CODE_TOO_LARGE``) or, when the whole call
-    failed and retries ran out, the gRPC status name (``UNAVAILABLE``).
+    failed and retries ran out, the gRPC status name (``UNAVAILABLE``). An OK event also says where it
+    is: its Kafka ``topic``, ``partition`` and ``offset`` (``None`` for any other outcome).
     """
 
     id: str
@@ -80,6 +81,9 @@ class EventOutcome:
     code: str
     message: str = ""
     backend_id: str = ""
+    topic: str = ""
+    partition: int | None = None
+    offset: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The pipeline: validate → enrich → publish, one span and one latency sample per stage."""
+"""The pipeline: validate → enrich → publish (→ dead letter), one span and one latency sample per stage."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from typing import Protocol
 from opentelemetry import trace
 
 from venus_grpc.geoip import GeoLookup
+from venus_grpc.ingest.dead_letters import DeadLetters
+from venus_grpc.ingest.pipeline.dead_letter import DeadLetter
 from venus_grpc.ingest.pipeline.enrich import Enrich
 from venus_grpc.ingest.pipeline.model import Batch, RequestContext
 from venus_grpc.ingest.pipeline.publish import Publish
@@ -27,13 +29,17 @@ class Stage(Protocol):
     async def __call__(self, batch: Batch, ctx: RequestContext) -> None: ...
 
 
-def build_stages(settings: Settings, *, geo: GeoLookup, publisher: Publisher) -> tuple[Stage, ...]:
-    """The stages in the order they run, built once at startup."""
-    return (
+def build_stages(settings: Settings, *, geo: GeoLookup, publisher: Publisher,
+                 dead_letters: DeadLetters | None = None) -> tuple[Stage, ...]:
+    """The stages in the order they run, built once at startup; dead letters only when there is a sender."""
+    stages: tuple[Stage, ...] = (
         Validate(settings),
         Enrich(geo, max_message_bytes=settings.kafka_max_batch_bytes),
         Publish(publisher, publish_timeout_s=settings.publish_timeout_s),
     )
+    if dead_letters is None:
+        return stages
+    return (*stages, DeadLetter(dead_letters, topic=settings.dead_letter_topic))
 
 
 async def run_stages(stages: Sequence[Stage], batch: Batch, ctx: RequestContext, tracer: trace.Tracer) -> None:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.geoip import NOWHERE, Geo
+from venus_grpc.kafka import Delivery
 
 EventCode = pb.EventCode
 
@@ -35,6 +36,7 @@ class Part:
     backend_id: str = ""
     geo: Geo = NOWHERE
     value: bytes = b""  # the Kafka message value, set by enrichment
+    delivery: Delivery | None = None  # where Kafka put it, set when the part is accepted
 
     @property
     def pending(self) -> bool:
@@ -46,9 +48,19 @@ class Part:
         self._end(code)
         self.message, self.retryable = message, retryable
 
-    def accept(self) -> None:
-        """End this part as published and acknowledged."""
+    def accept(self, delivery: Delivery) -> None:
+        """End this part as published and acknowledged at ``delivery``."""
         self._end(pb.EVENT_CODE_OK)
+        self.delivery = delivery
+
+    def result(self) -> pb.EventResult:
+        """This part's answer; where Kafka put it when it was published."""
+        result = pb.EventResult(id=self.event.id, backend_id=self.backend_id, code=self.code, message=self.message,
+                                retryable=self.retryable)
+        if self.delivery is not None:
+            result.topic, result.partition, result.offset = (self.delivery.topic, self.delivery.partition,
+                                                             self.delivery.offset)
+        return result
 
     def _end(self, code: EventCode) -> None:
         # A second decision would overwrite the first: a stage that runs on a decided part is a bug.
@@ -89,11 +101,7 @@ class Batch:
         """One result per request event, in request order."""
         if any(p.pending for p in self.parts):
             raise RuntimeError("a part is still pending: every event must end with one outcome")
-        return [
-            pb.EventResult(id=p.event.id, backend_id=p.backend_id, code=p.code, message=p.message,
-                           retryable=p.retryable)
-            for p in self.parts
-        ]
+        return [p.result() for p in self.parts]
 
     def overall(self) -> tuple[pb.ResultCode, str]:
         """The batch's result code and a summary message."""

@@ -8,7 +8,7 @@ from opentelemetry import propagate, trace
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.ingest.pipeline.model import Batch, RequestContext
-from venus_grpc.kafka import Publisher
+from venus_grpc.kafka import Delivery, Publisher
 
 # Answer a little before the caller's deadline, so a slow broker yields per-event results
 # instead of DEADLINE_EXCEEDED on the client.
@@ -42,9 +42,9 @@ class Publish:
             batch.topic, batch.meta.device_id.encode() or None, [p.value for p in parts], headers,
             timeout_s=timeout_s,
         )
-        for part, error in zip(parts, outcomes, strict=True):
-            if error is None:
-                part.accept()
+        for part, outcome in zip(parts, outcomes, strict=True):
+            if isinstance(outcome, Delivery):
+                part.accept(outcome)
             else:
-                part.reject(pb.EVENT_CODE_PUBLISH_ERROR, f"Kafka did not acknowledge the event: {error}",
-                            retryable=bool(getattr(error, "retriable", True)))
+                part.reject(pb.EVENT_CODE_PUBLISH_ERROR, f"Kafka did not acknowledge the event: {outcome}",
+                            retryable=bool(getattr(outcome, "retriable", True)))

@@ -32,6 +32,7 @@ class Message:
 
     topic: str
     partition: int
+    offset: int
     key: bytes | None
     value: dict  # type: ignore[type-arg]
     headers: dict[str, str]
@@ -48,7 +49,7 @@ class TopicReader:
         found: list[Message] = []
 
         def keep(record: Record) -> None:
-            found.append(Message(topic, record.partition, record.key, orjson.loads(record.value),
+            found.append(Message(topic, record.partition, record.offset, record.key, orjson.loads(record.value),
                                  {k: v.decode() for k, v in record.headers}))
 
         await asyncio.wait_for(self.scan(topic, keep), timeout=timeout_s)

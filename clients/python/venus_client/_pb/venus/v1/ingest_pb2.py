@@ -26,7 +26,7 @@ from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15venus/v1/ingest.proto\x12\x08venus.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Y\n\x13UploadEventsRequest\x12!\n\x04meta\x18\x01 \x01(\x0b\x32\x13.venus.v1.BatchMeta\x12\x1f\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x0f.venus.v1.Event\"\xf0\x01\n\tBatchMeta\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12$\n\x08platform\x18\x03 \x01(\x0e\x32\x12.venus.v1.Platform\x12\x13\n\x0b\x61pp_version\x18\x04 \x01(\t\x12\x13\n\x0bsdk_version\x18\x05 \x01(\t\x12\x11\n\tdevice_id\x18\x06 \x01(\t\x12/\n\x06labels\x18\x07 \x03(\x0b\x32\x1f.venus.v1.BatchMeta.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc9\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x33\n\nattributes\x18\x05 \x03(\x0b\x32\x1f.venus.v1.Event.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\x0b\x45ventResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nbackend_id\x18\x02 \x01(\t\x12!\n\x04\x63ode\x18\x03 \x01(\x0e\x32\x13.venus.v1.EventCode\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x11\n\tretryable\x18\x05 \x01(\x08\"\x87\x01\n\x14UploadEventsResponse\x12\"\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x14.venus.v1.ResultCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12&\n\x07results\x18\x03 \x03(\x0b\x32\x15.venus.v1.EventResult\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"U\n\x13StreamEventsRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12,\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1d.venus.v1.UploadEventsRequest\"\x96\x01\n\x14StreamEventsResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x32\n\x08response\x18\x02 \x01(\x0b\x32\x1e.venus.v1.UploadEventsResponseH\x00\x12-\n\trejection\x18\x03 \x01(\x0b\x32\x18.venus.v1.BatchRejectionH\x00\x42\t\n\x07outcome\"\x9a\x01\n\x0e\x42\x61tchRejection\x12\x13\n\x0bstatus_code\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12.\n\x0bretry_after\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x10\x66ield_violations\x18\x04 \x03(\x0b\x32\x18.venus.v1.FieldViolation\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t*\x89\x01\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x10\n\x0cPLATFORM_IOS\x10\x01\x12\x14\n\x10PLATFORM_ANDROID\x10\x02\x12\x10\n\x0cPLATFORM_WEB\x10\x03\x12\x13\n\x0fPLATFORM_SERVER\x10\x04\x12\x14\n\x10PLATFORM_DESKTOP\x10\x05*\x81\x01\n\nResultCode\x12\x1b\n\x17RESULT_CODE_UNSPECIFIED\x10\x00\x12\x1b\n\x17RESULT_CODE_ALL_SUCCESS\x10\x01\x12\x1f\n\x1bRESULT_CODE_PARTIAL_SUCCESS\x10\x02\x12\x18\n\x14RESULT_CODE_ALL_FAIL\x10\x03*\xd4\x01\n\tEventCode\x12\x1a\n\x16\x45VENT_CODE_UNSPECIFIED\x10\x00\x12\x11\n\rEVENT_CODE_OK\x10\x01\x12\x1f\n\x1b\x45VENT_CODE_VALIDATION_ERROR\x10\x02\x12\x18\n\x14\x45VENT_CODE_TOO_LARGE\x10\x03\x12\x1b\n\x17\x45VENT_CODE_DUPLICATE_ID\x10\x04\x12\"\n\x1e\x45VENT_CODE_SERIALIZATION_ERROR\x10\x05\x12\x1c\n\x18\x45VENT_CODE_PUBLISH_ERROR\x10\x06\x32\xb1\x01\n\rIngestService\x12M\n\x0cUploadEvents\x12\x1d.venus.v1.UploadEventsRequest\x1a\x1e.venus.v1.UploadEventsResponse\x12Q\n\x0cStreamEvents\x12\x1d.venus.v1.StreamEventsRequest\x1a\x1e.venus.v1.StreamEventsResponse(\x01\x30\x01\x42@\n\x0c\x63om.venus.v1B\x0bIngestProtoP\x01Z!venus/clients/go/venus/v1;venusv1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x15venus/v1/ingest.proto\x12\x08venus.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"Y\n\x13UploadEventsRequest\x12!\n\x04meta\x18\x01 \x01(\x0b\x32\x13.venus.v1.BatchMeta\x12\x1f\n\x06\x65vents\x18\x02 \x03(\x0b\x32\x0f.venus.v1.Event\"\xf0\x01\n\tBatchMeta\x12\x0e\n\x06\x61pp_id\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12$\n\x08platform\x18\x03 \x01(\x0e\x32\x12.venus.v1.Platform\x12\x13\n\x0b\x61pp_version\x18\x04 \x01(\t\x12\x13\n\x0bsdk_version\x18\x05 \x01(\t\x12\x11\n\tdevice_id\x18\x06 \x01(\t\x12/\n\x06labels\x18\x07 \x03(\x0b\x32\x1f.venus.v1.BatchMeta.LabelsEntry\x1a-\n\x0bLabelsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc9\x01\n\x05\x45vent\x12\n\n\x02id\x18\x01 \x01(\t\x12/\n\x0boccurred_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x0f\n\x07payload\x18\x04 \x01(\x0c\x12\x33\n\nattributes\x18\x05 \x03(\x0b\x32\x1f.venus.v1.Event.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xc9\x01\n\x0b\x45ventResult\x12\n\n\x02id\x18\x01 \x01(\t\x12\x12\n\nbackend_id\x18\x02 \x01(\t\x12!\n\x04\x63ode\x18\x03 \x01(\x0e\x32\x13.venus.v1.EventCode\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x11\n\tretryable\x18\x05 \x01(\x08\x12\r\n\x05topic\x18\x06 \x01(\t\x12\x16\n\tpartition\x18\x07 \x01(\x05H\x00\x88\x01\x01\x12\x13\n\x06offset\x18\x08 \x01(\x03H\x01\x88\x01\x01\x42\x0c\n\n_partitionB\t\n\x07_offset\"\x87\x01\n\x14UploadEventsResponse\x12\"\n\x04\x63ode\x18\x01 \x01(\x0e\x32\x14.venus.v1.ResultCode\x12\x0f\n\x07message\x18\x02 \x01(\t\x12&\n\x07results\x18\x03 \x03(\x0b\x32\x15.venus.v1.EventResult\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"U\n\x13StreamEventsRequest\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12,\n\x05\x62\x61tch\x18\x02 \x01(\x0b\x32\x1d.venus.v1.UploadEventsRequest\"\x96\x01\n\x14StreamEventsResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x32\n\x08response\x18\x02 \x01(\x0b\x32\x1e.venus.v1.UploadEventsResponseH\x00\x12-\n\trejection\x18\x03 \x01(\x0b\x32\x18.venus.v1.BatchRejectionH\x00\x42\t\n\x07outcome\"\x9a\x01\n\x0e\x42\x61tchRejection\x12\x13\n\x0bstatus_code\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12.\n\x0bretry_after\x18\x03 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x32\n\x10\x66ield_violations\x18\x04 \x03(\x0b\x32\x18.venus.v1.FieldViolation\"4\n\x0e\x46ieldViolation\x12\r\n\x05\x66ield\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t*\x89\x01\n\x08Platform\x12\x18\n\x14PLATFORM_UNSPECIFIED\x10\x00\x12\x10\n\x0cPLATFORM_IOS\x10\x01\x12\x14\n\x10PLATFORM_ANDROID\x10\x02\x12\x10\n\x0cPLATFORM_WEB\x10\x03\x12\x13\n\x0fPLATFORM_SERVER\x10\x04\x12\x14\n\x10PLATFORM_DESKTOP\x10\x05*\x81\x01\n\nResultCode\x12\x1b\n\x17RESULT_CODE_UNSPECIFIED\x10\x00\x12\x1b\n\x17RESULT_CODE_ALL_SUCCESS\x10\x01\x12\x1f\n\x1bRESULT_CODE_PARTIAL_SUCCESS\x10\x02\x12\x18\n\x14RESULT_CODE_ALL_FAIL\x10\x03*\xd4\x01\n\tEventCode\x12\x1a\n\x16\x45VENT_CODE_UNSPECIFIED\x10\x00\x12\x11\n\rEVENT_CODE_OK\x10\x01\x12\x1f\n\x1b\x45VENT_CODE_VALIDATION_ERROR\x10\x02\x12\x18\n\x14\x45VENT_CODE_TOO_LARGE\x10\x03\x12\x1b\n\x17\x45VENT_CODE_DUPLICATE_ID\x10\x04\x12\"\n\x1e\x45VENT_CODE_SERIALIZATION_ERROR\x10\x05\x12\x1c\n\x18\x45VENT_CODE_PUBLISH_ERROR\x10\x06\x32\xb1\x01\n\rIngestService\x12M\n\x0cUploadEvents\x12\x1d.venus.v1.UploadEventsRequest\x1a\x1e.venus.v1.UploadEventsResponse\x12Q\n\x0cStreamEvents\x12\x1d.venus.v1.StreamEventsRequest\x1a\x1e.venus.v1.StreamEventsResponse(\x01\x30\x01\x42@\n\x0c\x63om.venus.v1B\x0bIngestProtoP\x01Z!venus/clients/go/venus/v1;venusv1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,12 +38,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_BATCHMETA_LABELSENTRY']._serialized_options = b'8\001'
   _globals['_EVENT_ATTRIBUTESENTRY']._loaded_options = None
   _globals['_EVENT_ATTRIBUTESENTRY']._serialized_options = b'8\001'
-  _globals['_PLATFORM']._serialized_start=1346
-  _globals['_PLATFORM']._serialized_end=1483
-  _globals['_RESULTCODE']._serialized_start=1486
-  _globals['_RESULTCODE']._serialized_end=1615
-  _globals['_EVENTCODE']._serialized_start=1618
-  _globals['_EVENTCODE']._serialized_end=1830
+  _globals['_PLATFORM']._serialized_start=1432
+  _globals['_PLATFORM']._serialized_end=1569
+  _globals['_RESULTCODE']._serialized_start=1572
+  _globals['_RESULTCODE']._serialized_end=1701
+  _globals['_EVENTCODE']._serialized_start=1704
+  _globals['_EVENTCODE']._serialized_end=1916
   _globals['_UPLOADEVENTSREQUEST']._serialized_start=100
   _globals['_UPLOADEVENTSREQUEST']._serialized_end=189
   _globals['_BATCHMETA']._serialized_start=192
@@ -54,18 +54,18 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_EVENT']._serialized_end=636
   _globals['_EVENT_ATTRIBUTESENTRY']._serialized_start=587
   _globals['_EVENT_ATTRIBUTESENTRY']._serialized_end=636
-  _globals['_EVENTRESULT']._serialized_start=638
-  _globals['_EVENTRESULT']._serialized_end=754
-  _globals['_UPLOADEVENTSRESPONSE']._serialized_start=757
-  _globals['_UPLOADEVENTSRESPONSE']._serialized_end=892
-  _globals['_STREAMEVENTSREQUEST']._serialized_start=894
-  _globals['_STREAMEVENTSREQUEST']._serialized_end=979
-  _globals['_STREAMEVENTSRESPONSE']._serialized_start=982
-  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1132
-  _globals['_BATCHREJECTION']._serialized_start=1135
-  _globals['_BATCHREJECTION']._serialized_end=1289
-  _globals['_FIELDVIOLATION']._serialized_start=1291
-  _globals['_FIELDVIOLATION']._serialized_end=1343
-  _globals['_INGESTSERVICE']._serialized_start=1833
-  _globals['_INGESTSERVICE']._serialized_end=2010
+  _globals['_EVENTRESULT']._serialized_start=639
+  _globals['_EVENTRESULT']._serialized_end=840
+  _globals['_UPLOADEVENTSRESPONSE']._serialized_start=843
+  _globals['_UPLOADEVENTSRESPONSE']._serialized_end=978
+  _globals['_STREAMEVENTSREQUEST']._serialized_start=980
+  _globals['_STREAMEVENTSREQUEST']._serialized_end=1065
+  _globals['_STREAMEVENTSRESPONSE']._serialized_start=1068
+  _globals['_STREAMEVENTSRESPONSE']._serialized_end=1218
+  _globals['_BATCHREJECTION']._serialized_start=1221
+  _globals['_BATCHREJECTION']._serialized_end=1375
+  _globals['_FIELDVIOLATION']._serialized_start=1377
+  _globals['_FIELDVIOLATION']._serialized_end=1429
+  _globals['_INGESTSERVICE']._serialized_start=1919
+  _globals['_INGESTSERVICE']._serialized_end=2096
 # @@protoc_insertion_point(module_scope)

@@ -109,18 +109,24 @@ class Event(_message.Message):
     def __init__(self, id: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ip: _Optional[str] = ..., payload: _Optional[bytes] = ..., attributes: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class EventResult(_message.Message):
-    __slots__ = ("id", "backend_id", "code", "message", "retryable")
+    __slots__ = ("id", "backend_id", "code", "message", "retryable", "topic", "partition", "offset")
     ID_FIELD_NUMBER: _ClassVar[int]
     BACKEND_ID_FIELD_NUMBER: _ClassVar[int]
     CODE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_FIELD_NUMBER: _ClassVar[int]
     RETRYABLE_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_FIELD_NUMBER: _ClassVar[int]
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
     id: str
     backend_id: str
     code: EventCode
     message: str
     retryable: bool
-    def __init__(self, id: _Optional[str] = ..., backend_id: _Optional[str] = ..., code: _Optional[_Union[EventCode, str]] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ...) -> None: ...
+    topic: str
+    partition: int
+    offset: int
+    def __init__(self, id: _Optional[str] = ..., backend_id: _Optional[str] = ..., code: _Optional[_Union[EventCode, str]] = ..., message: _Optional[str] = ..., retryable: _Optional[bool] = ..., topic: _Optional[str] = ..., partition: _Optional[int] = ..., offset: _Optional[int] = ...) -> None: ...
 
 class UploadEventsResponse(_message.Message):
     __slots__ = ("code", "message", "results", "request_id")

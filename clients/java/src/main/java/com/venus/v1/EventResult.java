@@ -24,6 +24,7 @@ private static final long serialVersionUID = 0L;
     backendId_ = "";
     code_ = 0;
     message_ = "";
+    topic_ = "";
   }
 
   @java.lang.Override
@@ -51,6 +52,7 @@ private static final long serialVersionUID = 0L;
             com.venus.v1.EventResult.class, com.venus.v1.EventResult.Builder.class);
   }
 
+  private int bitField0_;
   public static final int ID_FIELD_NUMBER = 1;
   @SuppressWarnings("serial")
   private volatile java.lang.Object id_ = "";
@@ -235,6 +237,117 @@ private static final long serialVersionUID = 0L;
     return retryable_;
   }
 
+  public static final int TOPIC_FIELD_NUMBER = 6;
+  @SuppressWarnings("serial")
+  private volatile java.lang.Object topic_ = "";
+  /**
+   * <pre>
+   * The Kafka topic the event was published to, set by the server only when
+   * the code is EVENT_CODE_OK; empty otherwise.
+   * </pre>
+   *
+   * <code>string topic = 6 [json_name = "topic"];</code>
+   * @return The topic.
+   */
+  @java.lang.Override
+  public java.lang.String getTopic() {
+    java.lang.Object ref = topic_;
+    if (ref instanceof java.lang.String) {
+      return (java.lang.String) ref;
+    } else {
+      com.google.protobuf.ByteString bs = 
+          (com.google.protobuf.ByteString) ref;
+      java.lang.String s = bs.toStringUtf8();
+      topic_ = s;
+      return s;
+    }
+  }
+  /**
+   * <pre>
+   * The Kafka topic the event was published to, set by the server only when
+   * the code is EVENT_CODE_OK; empty otherwise.
+   * </pre>
+   *
+   * <code>string topic = 6 [json_name = "topic"];</code>
+   * @return The bytes for topic.
+   */
+  @java.lang.Override
+  public com.google.protobuf.ByteString
+      getTopicBytes() {
+    java.lang.Object ref = topic_;
+    if (ref instanceof java.lang.String) {
+      com.google.protobuf.ByteString b = 
+          com.google.protobuf.ByteString.copyFromUtf8(
+              (java.lang.String) ref);
+      topic_ = b;
+      return b;
+    } else {
+      return (com.google.protobuf.ByteString) ref;
+    }
+  }
+
+  public static final int PARTITION_FIELD_NUMBER = 7;
+  private int partition_ = 0;
+  /**
+   * <pre>
+   * The partition of `topic` that holds the event, set by the server only when
+   * the code is EVENT_CODE_OK (absent otherwise; 0 is a real partition).
+   * </pre>
+   *
+   * <code>optional int32 partition = 7 [json_name = "partition"];</code>
+   * @return Whether the partition field is set.
+   */
+  @java.lang.Override
+  public boolean hasPartition() {
+    return ((bitField0_ & 0x00000001) != 0);
+  }
+  /**
+   * <pre>
+   * The partition of `topic` that holds the event, set by the server only when
+   * the code is EVENT_CODE_OK (absent otherwise; 0 is a real partition).
+   * </pre>
+   *
+   * <code>optional int32 partition = 7 [json_name = "partition"];</code>
+   * @return The partition.
+   */
+  @java.lang.Override
+  public int getPartition() {
+    return partition_;
+  }
+
+  public static final int OFFSET_FIELD_NUMBER = 8;
+  private long offset_ = 0L;
+  /**
+   * <pre>
+   * The offset of the event's message in that partition, set by the server
+   * only when the code is EVENT_CODE_OK (absent otherwise; 0 is a real
+   * offset). With `topic` and `partition` it names exactly one message: read
+   * it back with `venus tail CATEGORY --partition P --offset O`.
+   * </pre>
+   *
+   * <code>optional int64 offset = 8 [json_name = "offset"];</code>
+   * @return Whether the offset field is set.
+   */
+  @java.lang.Override
+  public boolean hasOffset() {
+    return ((bitField0_ & 0x00000002) != 0);
+  }
+  /**
+   * <pre>
+   * The offset of the event's message in that partition, set by the server
+   * only when the code is EVENT_CODE_OK (absent otherwise; 0 is a real
+   * offset). With `topic` and `partition` it names exactly one message: read
+   * it back with `venus tail CATEGORY --partition P --offset O`.
+   * </pre>
+   *
+   * <code>optional int64 offset = 8 [json_name = "offset"];</code>
+   * @return The offset.
+   */
+  @java.lang.Override
+  public long getOffset() {
+    return offset_;
+  }
+
   private byte memoizedIsInitialized = -1;
   @java.lang.Override
   public final boolean isInitialized() {
@@ -264,6 +377,15 @@ private static final long serialVersionUID = 0L;
     if (retryable_ != false) {
       output.writeBool(5, retryable_);
     }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(topic_)) {
+      com.google.protobuf.GeneratedMessageV3.writeString(output, 6, topic_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      output.writeInt32(7, partition_);
+    }
+    if (((bitField0_ & 0x00000002) != 0)) {
+      output.writeInt64(8, offset_);
+    }
     getUnknownFields().writeTo(output);
   }
 
@@ -290,6 +412,17 @@ private static final long serialVersionUID = 0L;
       size += com.google.protobuf.CodedOutputStream
         .computeBoolSize(5, retryable_);
     }
+    if (!com.google.protobuf.GeneratedMessageV3.isStringEmpty(topic_)) {
+      size += com.google.protobuf.GeneratedMessageV3.computeStringSize(6, topic_);
+    }
+    if (((bitField0_ & 0x00000001) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt32Size(7, partition_);
+    }
+    if (((bitField0_ & 0x00000002) != 0)) {
+      size += com.google.protobuf.CodedOutputStream
+        .computeInt64Size(8, offset_);
+    }
     size += getUnknownFields().getSerializedSize();
     memoizedSize = size;
     return size;
@@ -314,6 +447,18 @@ private static final long serialVersionUID = 0L;
         .equals(other.getMessage())) return false;
     if (getRetryable()
         != other.getRetryable()) return false;
+    if (!getTopic()
+        .equals(other.getTopic())) return false;
+    if (hasPartition() != other.hasPartition()) return false;
+    if (hasPartition()) {
+      if (getPartition()
+          != other.getPartition()) return false;
+    }
+    if (hasOffset() != other.hasOffset()) return false;
+    if (hasOffset()) {
+      if (getOffset()
+          != other.getOffset()) return false;
+    }
     if (!getUnknownFields().equals(other.getUnknownFields())) return false;
     return true;
   }
@@ -336,6 +481,17 @@ private static final long serialVersionUID = 0L;
     hash = (37 * hash) + RETRYABLE_FIELD_NUMBER;
     hash = (53 * hash) + com.google.protobuf.Internal.hashBoolean(
         getRetryable());
+    hash = (37 * hash) + TOPIC_FIELD_NUMBER;
+    hash = (53 * hash) + getTopic().hashCode();
+    if (hasPartition()) {
+      hash = (37 * hash) + PARTITION_FIELD_NUMBER;
+      hash = (53 * hash) + getPartition();
+    }
+    if (hasOffset()) {
+      hash = (37 * hash) + OFFSET_FIELD_NUMBER;
+      hash = (53 * hash) + com.google.protobuf.Internal.hashLong(
+          getOffset());
+    }
     hash = (29 * hash) + getUnknownFields().hashCode();
     memoizedHashCode = hash;
     return hash;
@@ -474,6 +630,9 @@ private static final long serialVersionUID = 0L;
       code_ = 0;
       message_ = "";
       retryable_ = false;
+      topic_ = "";
+      partition_ = 0;
+      offset_ = 0L;
       return this;
     }
 
@@ -522,6 +681,19 @@ private static final long serialVersionUID = 0L;
       if (((from_bitField0_ & 0x00000010) != 0)) {
         result.retryable_ = retryable_;
       }
+      if (((from_bitField0_ & 0x00000020) != 0)) {
+        result.topic_ = topic_;
+      }
+      int to_bitField0_ = 0;
+      if (((from_bitField0_ & 0x00000040) != 0)) {
+        result.partition_ = partition_;
+        to_bitField0_ |= 0x00000001;
+      }
+      if (((from_bitField0_ & 0x00000080) != 0)) {
+        result.offset_ = offset_;
+        to_bitField0_ |= 0x00000002;
+      }
+      result.bitField0_ |= to_bitField0_;
     }
 
     @java.lang.Override
@@ -589,6 +761,17 @@ private static final long serialVersionUID = 0L;
       if (other.getRetryable() != false) {
         setRetryable(other.getRetryable());
       }
+      if (!other.getTopic().isEmpty()) {
+        topic_ = other.topic_;
+        bitField0_ |= 0x00000020;
+        onChanged();
+      }
+      if (other.hasPartition()) {
+        setPartition(other.getPartition());
+      }
+      if (other.hasOffset()) {
+        setOffset(other.getOffset());
+      }
       this.mergeUnknownFields(other.getUnknownFields());
       onChanged();
       return this;
@@ -640,6 +823,21 @@ private static final long serialVersionUID = 0L;
               bitField0_ |= 0x00000010;
               break;
             } // case 40
+            case 50: {
+              topic_ = input.readStringRequireUtf8();
+              bitField0_ |= 0x00000020;
+              break;
+            } // case 50
+            case 56: {
+              partition_ = input.readInt32();
+              bitField0_ |= 0x00000040;
+              break;
+            } // case 56
+            case 64: {
+              offset_ = input.readInt64();
+              bitField0_ |= 0x00000080;
+              break;
+            } // case 64
             default: {
               if (!super.parseUnknownField(input, extensionRegistry, tag)) {
                 done = true; // was an endgroup tag
@@ -1051,6 +1249,231 @@ private static final long serialVersionUID = 0L;
     public Builder clearRetryable() {
       bitField0_ = (bitField0_ & ~0x00000010);
       retryable_ = false;
+      onChanged();
+      return this;
+    }
+
+    private java.lang.Object topic_ = "";
+    /**
+     * <pre>
+     * The Kafka topic the event was published to, set by the server only when
+     * the code is EVENT_CODE_OK; empty otherwise.
+     * </pre>
+     *
+     * <code>string topic = 6 [json_name = "topic"];</code>
+     * @return The topic.
+     */
+    public java.lang.String getTopic() {
+      java.lang.Object ref = topic_;
+      if (!(ref instanceof java.lang.String)) {
+        com.google.protobuf.ByteString bs =
+            (com.google.protobuf.ByteString) ref;
+        java.lang.String s = bs.toStringUtf8();
+        topic_ = s;
+        return s;
+      } else {
+        return (java.lang.String) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The Kafka topic the event was published to, set by the server only when
+     * the code is EVENT_CODE_OK; empty otherwise.
+     * </pre>
+     *
+     * <code>string topic = 6 [json_name = "topic"];</code>
+     * @return The bytes for topic.
+     */
+    public com.google.protobuf.ByteString
+        getTopicBytes() {
+      java.lang.Object ref = topic_;
+      if (ref instanceof String) {
+        com.google.protobuf.ByteString b = 
+            com.google.protobuf.ByteString.copyFromUtf8(
+                (java.lang.String) ref);
+        topic_ = b;
+        return b;
+      } else {
+        return (com.google.protobuf.ByteString) ref;
+      }
+    }
+    /**
+     * <pre>
+     * The Kafka topic the event was published to, set by the server only when
+     * the code is EVENT_CODE_OK; empty otherwise.
+     * </pre>
+     *
+     * <code>string topic = 6 [json_name = "topic"];</code>
+     * @param value The topic to set.
+     * @return This builder for chaining.
+     */
+    public Builder setTopic(
+        java.lang.String value) {
+      if (value == null) { throw new NullPointerException(); }
+      topic_ = value;
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The Kafka topic the event was published to, set by the server only when
+     * the code is EVENT_CODE_OK; empty otherwise.
+     * </pre>
+     *
+     * <code>string topic = 6 [json_name = "topic"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearTopic() {
+      topic_ = getDefaultInstance().getTopic();
+      bitField0_ = (bitField0_ & ~0x00000020);
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The Kafka topic the event was published to, set by the server only when
+     * the code is EVENT_CODE_OK; empty otherwise.
+     * </pre>
+     *
+     * <code>string topic = 6 [json_name = "topic"];</code>
+     * @param value The bytes for topic to set.
+     * @return This builder for chaining.
+     */
+    public Builder setTopicBytes(
+        com.google.protobuf.ByteString value) {
+      if (value == null) { throw new NullPointerException(); }
+      checkByteStringIsUtf8(value);
+      topic_ = value;
+      bitField0_ |= 0x00000020;
+      onChanged();
+      return this;
+    }
+
+    private int partition_ ;
+    /**
+     * <pre>
+     * The partition of `topic` that holds the event, set by the server only when
+     * the code is EVENT_CODE_OK (absent otherwise; 0 is a real partition).
+     * </pre>
+     *
+     * <code>optional int32 partition = 7 [json_name = "partition"];</code>
+     * @return Whether the partition field is set.
+     */
+    @java.lang.Override
+    public boolean hasPartition() {
+      return ((bitField0_ & 0x00000040) != 0);
+    }
+    /**
+     * <pre>
+     * The partition of `topic` that holds the event, set by the server only when
+     * the code is EVENT_CODE_OK (absent otherwise; 0 is a real partition).
+     * </pre>
+     *
+     * <code>optional int32 partition = 7 [json_name = "partition"];</code>
+     * @return The partition.
+     */
+    @java.lang.Override
+    public int getPartition() {
+      return partition_;
+    }
+    /**
+     * <pre>
+     * The partition of `topic` that holds the event, set by the server only when
+     * the code is EVENT_CODE_OK (absent otherwise; 0 is a real partition).
+     * </pre>
+     *
+     * <code>optional int32 partition = 7 [json_name = "partition"];</code>
+     * @param value The partition to set.
+     * @return This builder for chaining.
+     */
+    public Builder setPartition(int value) {
+      
+      partition_ = value;
+      bitField0_ |= 0x00000040;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The partition of `topic` that holds the event, set by the server only when
+     * the code is EVENT_CODE_OK (absent otherwise; 0 is a real partition).
+     * </pre>
+     *
+     * <code>optional int32 partition = 7 [json_name = "partition"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearPartition() {
+      bitField0_ = (bitField0_ & ~0x00000040);
+      partition_ = 0;
+      onChanged();
+      return this;
+    }
+
+    private long offset_ ;
+    /**
+     * <pre>
+     * The offset of the event's message in that partition, set by the server
+     * only when the code is EVENT_CODE_OK (absent otherwise; 0 is a real
+     * offset). With `topic` and `partition` it names exactly one message: read
+     * it back with `venus tail CATEGORY --partition P --offset O`.
+     * </pre>
+     *
+     * <code>optional int64 offset = 8 [json_name = "offset"];</code>
+     * @return Whether the offset field is set.
+     */
+    @java.lang.Override
+    public boolean hasOffset() {
+      return ((bitField0_ & 0x00000080) != 0);
+    }
+    /**
+     * <pre>
+     * The offset of the event's message in that partition, set by the server
+     * only when the code is EVENT_CODE_OK (absent otherwise; 0 is a real
+     * offset). With `topic` and `partition` it names exactly one message: read
+     * it back with `venus tail CATEGORY --partition P --offset O`.
+     * </pre>
+     *
+     * <code>optional int64 offset = 8 [json_name = "offset"];</code>
+     * @return The offset.
+     */
+    @java.lang.Override
+    public long getOffset() {
+      return offset_;
+    }
+    /**
+     * <pre>
+     * The offset of the event's message in that partition, set by the server
+     * only when the code is EVENT_CODE_OK (absent otherwise; 0 is a real
+     * offset). With `topic` and `partition` it names exactly one message: read
+     * it back with `venus tail CATEGORY --partition P --offset O`.
+     * </pre>
+     *
+     * <code>optional int64 offset = 8 [json_name = "offset"];</code>
+     * @param value The offset to set.
+     * @return This builder for chaining.
+     */
+    public Builder setOffset(long value) {
+      
+      offset_ = value;
+      bitField0_ |= 0x00000080;
+      onChanged();
+      return this;
+    }
+    /**
+     * <pre>
+     * The offset of the event's message in that partition, set by the server
+     * only when the code is EVENT_CODE_OK (absent otherwise; 0 is a real
+     * offset). With `topic` and `partition` it names exactly one message: read
+     * it back with `venus tail CATEGORY --partition P --offset O`.
+     * </pre>
+     *
+     * <code>optional int64 offset = 8 [json_name = "offset"];</code>
+     * @return This builder for chaining.
+     */
+    public Builder clearOffset() {
+      bitField0_ = (bitField0_ & ~0x00000080);
+      offset_ = 0L;
       onChanged();
       return this;
     }

@@ -97,4 +97,72 @@ public interface EventResultOrBuilder extends
    * @return The retryable.
    */
   boolean getRetryable();
+
+  /**
+   * <pre>
+   * The Kafka topic the event was published to, set by the server only when
+   * the code is EVENT_CODE_OK; empty otherwise.
+   * </pre>
+   *
+   * <code>string topic = 6 [json_name = "topic"];</code>
+   * @return The topic.
+   */
+  java.lang.String getTopic();
+  /**
+   * <pre>
+   * The Kafka topic the event was published to, set by the server only when
+   * the code is EVENT_CODE_OK; empty otherwise.
+   * </pre>
+   *
+   * <code>string topic = 6 [json_name = "topic"];</code>
+   * @return The bytes for topic.
+   */
+  com.google.protobuf.ByteString
+      getTopicBytes();
+
+  /**
+   * <pre>
+   * The partition of `topic` that holds the event, set by the server only when
+   * the code is EVENT_CODE_OK (absent otherwise; 0 is a real partition).
+   * </pre>
+   *
+   * <code>optional int32 partition = 7 [json_name = "partition"];</code>
+   * @return Whether the partition field is set.
+   */
+  boolean hasPartition();
+  /**
+   * <pre>
+   * The partition of `topic` that holds the event, set by the server only when
+   * the code is EVENT_CODE_OK (absent otherwise; 0 is a real partition).
+   * </pre>
+   *
+   * <code>optional int32 partition = 7 [json_name = "partition"];</code>
+   * @return The partition.
+   */
+  int getPartition();
+
+  /**
+   * <pre>
+   * The offset of the event's message in that partition, set by the server
+   * only when the code is EVENT_CODE_OK (absent otherwise; 0 is a real
+   * offset). With `topic` and `partition` it names exactly one message: read
+   * it back with `venus tail CATEGORY --partition P --offset O`.
+   * </pre>
+   *
+   * <code>optional int64 offset = 8 [json_name = "offset"];</code>
+   * @return Whether the offset field is set.
+   */
+  boolean hasOffset();
+  /**
+   * <pre>
+   * The offset of the event's message in that partition, set by the server
+   * only when the code is EVENT_CODE_OK (absent otherwise; 0 is a real
+   * offset). With `topic` and `partition` it names exactly one message: read
+   * it back with `venus tail CATEGORY --partition P --offset O`.
+   * </pre>
+   *
+   * <code>optional int64 offset = 8 [json_name = "offset"];</code>
+   * @return The offset.
+   */
+  long getOffset();
 }

@@ -97,48 +97,51 @@ public final class IngestProto {
       "d\030\004 \001(\014R\007payload\022?\n\nattributes\030\005 \003(\0132\037.v" +
       "enus.v1.Event.AttributesEntryR\nattribute" +
       "s\032=\n\017AttributesEntry\022\020\n\003key\030\001 \001(\tR\003key\022\024" +
-      "\n\005value\030\002 \001(\tR\005value:\0028\001\"\235\001\n\013EventResult" +
+      "\n\005value\030\002 \001(\tR\005value:\0028\001\"\214\002\n\013EventResult" +
       "\022\016\n\002id\030\001 \001(\tR\002id\022\035\n\nbackend_id\030\002 \001(\tR\tba" +
       "ckendId\022\'\n\004code\030\003 \001(\0162\023.venus.v1.EventCo" +
       "deR\004code\022\030\n\007message\030\004 \001(\tR\007message\022\034\n\tre" +
-      "tryable\030\005 \001(\010R\tretryable\"\252\001\n\024UploadEvent" +
-      "sResponse\022(\n\004code\030\001 \001(\0162\024.venus.v1.Resul" +
-      "tCodeR\004code\022\030\n\007message\030\002 \001(\tR\007message\022/\n" +
-      "\007results\030\003 \003(\0132\025.venus.v1.EventResultR\007r" +
-      "esults\022\035\n\nrequest_id\030\004 \001(\tR\trequestId\"f\n" +
-      "\023StreamEventsRequest\022\032\n\010sequence\030\001 \001(\004R\010" +
-      "sequence\0223\n\005batch\030\002 \001(\0132\035.venus.v1.Uploa" +
-      "dEventsRequestR\005batch\"\265\001\n\024StreamEventsRe" +
-      "sponse\022\032\n\010sequence\030\001 \001(\004R\010sequence\022<\n\010re" +
-      "sponse\030\002 \001(\0132\036.venus.v1.UploadEventsResp" +
-      "onseH\000R\010response\0228\n\trejection\030\003 \001(\0132\030.ve" +
-      "nus.v1.BatchRejectionH\000R\trejectionB\t\n\007ou" +
-      "tcome\"\314\001\n\016BatchRejection\022\037\n\013status_code\030" +
-      "\001 \001(\005R\nstatusCode\022\030\n\007message\030\002 \001(\tR\007mess" +
-      "age\022:\n\013retry_after\030\003 \001(\0132\031.google.protob" +
-      "uf.DurationR\nretryAfter\022C\n\020field_violati" +
-      "ons\030\004 \003(\0132\030.venus.v1.FieldViolationR\017fie" +
-      "ldViolations\"H\n\016FieldViolation\022\024\n\005field\030" +
-      "\001 \001(\tR\005field\022 \n\013description\030\002 \001(\tR\013descr" +
-      "iption*\211\001\n\010Platform\022\030\n\024PLATFORM_UNSPECIF" +
-      "IED\020\000\022\020\n\014PLATFORM_IOS\020\001\022\024\n\020PLATFORM_ANDR" +
-      "OID\020\002\022\020\n\014PLATFORM_WEB\020\003\022\023\n\017PLATFORM_SERV" +
-      "ER\020\004\022\024\n\020PLATFORM_DESKTOP\020\005*\201\001\n\nResultCod" +
-      "e\022\033\n\027RESULT_CODE_UNSPECIFIED\020\000\022\033\n\027RESULT" +
-      "_CODE_ALL_SUCCESS\020\001\022\037\n\033RESULT_CODE_PARTI" +
-      "AL_SUCCESS\020\002\022\030\n\024RESULT_CODE_ALL_FAIL\020\003*\324" +
-      "\001\n\tEventCode\022\032\n\026EVENT_CODE_UNSPECIFIED\020\000" +
-      "\022\021\n\rEVENT_CODE_OK\020\001\022\037\n\033EVENT_CODE_VALIDA" +
-      "TION_ERROR\020\002\022\030\n\024EVENT_CODE_TOO_LARGE\020\003\022\033" +
-      "\n\027EVENT_CODE_DUPLICATE_ID\020\004\022\"\n\036EVENT_COD" +
-      "E_SERIALIZATION_ERROR\020\005\022\034\n\030EVENT_CODE_PU" +
-      "BLISH_ERROR\020\0062\261\001\n\rIngestService\022M\n\014Uploa" +
-      "dEvents\022\035.venus.v1.UploadEventsRequest\032\036" +
-      ".venus.v1.UploadEventsResponse\022Q\n\014Stream" +
-      "Events\022\035.venus.v1.StreamEventsRequest\032\036." +
-      "venus.v1.StreamEventsResponse(\0010\001B@\n\014com" +
-      ".venus.v1B\013IngestProtoP\001Z!venus/clients/" +
-      "go/venus/v1;venusv1b\006proto3"
+      "tryable\030\005 \001(\010R\tretryable\022\024\n\005topic\030\006 \001(\tR" +
+      "\005topic\022!\n\tpartition\030\007 \001(\005H\000R\tpartition\210\001" +
+      "\001\022\033\n\006offset\030\010 \001(\003H\001R\006offset\210\001\001B\014\n\n_parti" +
+      "tionB\t\n\007_offset\"\252\001\n\024UploadEventsResponse" +
+      "\022(\n\004code\030\001 \001(\0162\024.venus.v1.ResultCodeR\004co" +
+      "de\022\030\n\007message\030\002 \001(\tR\007message\022/\n\007results\030" +
+      "\003 \003(\0132\025.venus.v1.EventResultR\007results\022\035\n" +
+      "\nrequest_id\030\004 \001(\tR\trequestId\"f\n\023StreamEv" +
+      "entsRequest\022\032\n\010sequence\030\001 \001(\004R\010sequence\022" +
+      "3\n\005batch\030\002 \001(\0132\035.venus.v1.UploadEventsRe" +
+      "questR\005batch\"\265\001\n\024StreamEventsResponse\022\032\n" +
+      "\010sequence\030\001 \001(\004R\010sequence\022<\n\010response\030\002 " +
+      "\001(\0132\036.venus.v1.UploadEventsResponseH\000R\010r" +
+      "esponse\0228\n\trejection\030\003 \001(\0132\030.venus.v1.Ba" +
+      "tchRejectionH\000R\trejectionB\t\n\007outcome\"\314\001\n" +
+      "\016BatchRejection\022\037\n\013status_code\030\001 \001(\005R\nst" +
+      "atusCode\022\030\n\007message\030\002 \001(\tR\007message\022:\n\013re" +
+      "try_after\030\003 \001(\0132\031.google.protobuf.Durati" +
+      "onR\nretryAfter\022C\n\020field_violations\030\004 \003(\013" +
+      "2\030.venus.v1.FieldViolationR\017fieldViolati" +
+      "ons\"H\n\016FieldViolation\022\024\n\005field\030\001 \001(\tR\005fi" +
+      "eld\022 \n\013description\030\002 \001(\tR\013description*\211\001" +
+      "\n\010Platform\022\030\n\024PLATFORM_UNSPECIFIED\020\000\022\020\n\014" +
+      "PLATFORM_IOS\020\001\022\024\n\020PLATFORM_ANDROID\020\002\022\020\n\014" +
+      "PLATFORM_WEB\020\003\022\023\n\017PLATFORM_SERVER\020\004\022\024\n\020P" +
+      "LATFORM_DESKTOP\020\005*\201\001\n\nResultCode\022\033\n\027RESU" +
+      "LT_CODE_UNSPECIFIED\020\000\022\033\n\027RESULT_CODE_ALL" +
+      "_SUCCESS\020\001\022\037\n\033RESULT_CODE_PARTIAL_SUCCES" +
+      "S\020\002\022\030\n\024RESULT_CODE_ALL_FAIL\020\003*\324\001\n\tEventC" +
+      "ode\022\032\n\026EVENT_CODE_UNSPECIFIED\020\000\022\021\n\rEVENT" +
+      "_CODE_OK\020\001\022\037\n\033EVENT_CODE_VALIDATION_ERRO" +
+      "R\020\002\022\030\n\024EVENT_CODE_TOO_LARGE\020\003\022\033\n\027EVENT_C" +
+      "ODE_DUPLICATE_ID\020\004\022\"\n\036EVENT_CODE_SERIALI" +
+      "ZATION_ERROR\020\005\022\034\n\030EVENT_CODE_PUBLISH_ERR" +
+      "OR\020\0062\261\001\n\rIngestService\022M\n\014UploadEvents\022\035" +
+      ".venus.v1.UploadEventsRequest\032\036.venus.v1" +
+      ".UploadEventsResponse\022Q\n\014StreamEvents\022\035." +
+      "venus.v1.StreamEventsRequest\032\036.venus.v1." +
+      "StreamEventsResponse(\0010\001B@\n\014com.venus.v1" +
+      "B\013IngestProtoP\001Z!venus/clients/go/venus/" +
+      "v1;venusv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
@@ -181,7 +184,7 @@ public final class IngestProto {
     internal_static_venus_v1_EventResult_fieldAccessorTable = new
       com.google.protobuf.GeneratedMessageV3.FieldAccessorTable(
         internal_static_venus_v1_EventResult_descriptor,
-        new java.lang.String[] { "Id", "BackendId", "Code", "Message", "Retryable", });
+        new java.lang.String[] { "Id", "BackendId", "Code", "Message", "Retryable", "Topic", "Partition", "Offset", "Partition", "Offset", });
     internal_static_venus_v1_UploadEventsResponse_descriptor =
       getDescriptor().getMessageTypes().get(4);
     internal_static_venus_v1_UploadEventsResponse_fieldAccessorTable = new
