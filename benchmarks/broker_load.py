@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
 from benchmarks.phases import Tally, emit, run_and_emit, run_async
-from venus_grpc.kafka import stop_within
+from venus_grpc.kafka_clients import stop_within
 from venus_grpc.settings import Settings
 
 _PARTITIONER = DefaultPartitioner()

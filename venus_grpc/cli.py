@@ -161,7 +161,7 @@ def _flag_help(spec: Spec) -> str:
 
 
 def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
-    from venus_grpc.kafka import check_compression
+    from venus_grpc.kafka_clients import check_compression
 
     flags = {
         name: spec.parse(raw, key=spec.flag)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
-from aiokafka import AIOKafkaProducer, codec
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
-from aiokafka.helpers import create_ssl_context
 from aiokafka.partitioner import DefaultPartitioner
 
-from venus_grpc.settings import Settings, SettingsError
+from venus_grpc.kafka_clients import check_compression, new_producer, started, stop_bounded
+from venus_grpc.settings import Settings
 
 Headers = list[tuple[str, bytes]]
 # Requests with this many messages or more go out as their own record batch on one partition: one
@@ -26,8 +27,6 @@ _OWN_BATCH_FROM_MESSAGES = 16
 # Sends waiting this long with no acknowledgement at all mean the broker is not answering: one
 # slow acknowledgement among others that arrive does not count, so health does not flap on it.
 _STALLED_AFTER_S = 3.0
-# What aiokafka's producer asks before it accepts a compression_type (it raises at construction otherwise).
-_CODEC_AVAILABLE = {"gzip": codec.has_gzip, "lz4": codec.has_lz4, "zstd": codec.has_zstd, "snappy": codec.has_snappy}
 log = structlog.get_logger(__name__)
 
 
@@ -101,15 +100,16 @@ class KafkaPublisher:
 
     async def connect(self) -> None:
         """Connect, retrying until the broker answers; a broker absent at startup is not fatal."""
-        self._producer = await started(self._new_producer, bootstrap=self._settings.kafka_bootstrap,
-                                       retry_s=self._settings.kafka_connect_retry_s, purpose="events")
+        s = self._settings
+        self._producer = await started(functools.partial(new_producer, s), bootstrap=s.kafka_bootstrap,
+                                       retry_s=s.kafka_connect_retry_s, purpose="events")
         log.info("kafka producer connected", bootstrap=self._settings.kafka_bootstrap)
 
     async def close(self, *, timeout_s: float) -> None:
         """Flush what is queued and stop; bounded, since stop() can hang with the broker down (aiokafka#1101)."""
         producer, self._producer = self._producer, None
         if producer is not None:
-            await _stop_bounded(producer, timeout_s=timeout_s)
+            await stop_bounded(producer, timeout_s=timeout_s)
 
     async def check(self, *, timeout_s: float) -> bool:
         """True while acknowledgements arrive; when they stop, or nothing is sent, ask the broker for metadata.
@@ -182,63 +182,6 @@ class KafkaPublisher:
         ordered = sorted(partitions)
         return int(self._partitioner(key, ordered, ordered))
 
-    def _new_producer(self) -> AIOKafkaProducer:
-        s = self._settings
-        return AIOKafkaProducer(
-            bootstrap_servers=s.kafka_bootstrap,
-            client_id=s.kafka_client_id,
-            acks="all",
-            linger_ms=s.kafka_linger_ms,
-            max_batch_size=s.kafka_max_batch_bytes,
-            max_request_size=s.kafka_max_batch_bytes,
-            compression_type=None if s.kafka_compression == "none" else s.kafka_compression,
-            request_timeout_ms=s.kafka_request_timeout_ms,
-            **security_options(s),
-        )
-
-
-def check_compression(settings: Settings) -> None:
-    """Refuse a ``kafka_compression`` whose codec library is missing: every producer would fail to construct."""
-    name = settings.kafka_compression
-    if name != "none" and not _CODEC_AVAILABLE[name]():
-        problem = f"aiokafka finds no {name} codec (the cramjam package is missing)"
-        fix = "install Venus with its dependencies (pip install venus-gateway pulls aiokafka[lz4,snappy,zstd]), " \
-              "or choose none or gzip"
-        raise SettingsError(f"VENUS_KAFKA_COMPRESSION={name!r} cannot be used: {problem}; {fix}",
-                            field="kafka_compression", expected=f"a codec whose library is installed: {problem}; {fix}")
-
-
-async def started(new: Callable[[], AIOKafkaProducer], *, bootstrap: str, retry_s: float,
-                  purpose: str) -> AIOKafkaProducer:
-    """A producer made by ``new`` and started, trying again every ``retry_s`` until the broker answers."""
-    while True:
-        producer = new()
-        try:
-            await producer.start()
-        except KafkaError as exc:
-            log.warning("kafka not reachable; retrying", purpose=purpose, bootstrap=bootstrap, error=str(exc),
-                        retry_in_s=retry_s)
-            await _stop_bounded(producer, timeout_s=retry_s)
-            await asyncio.sleep(retry_s)
-            continue
-        except asyncio.CancelledError:  # shutdown while connecting: close what start() opened
-            await _stop_bounded(producer, timeout_s=retry_s)
-            raise
-        return producer
-
-
-def security_options(settings: Settings) -> dict[str, Any]:
-    """aiokafka keyword arguments for the cluster's TLS and SASL settings (none for PLAINTEXT)."""
-    protocol = settings.kafka_security_protocol
-    options: dict[str, Any] = {"security_protocol": protocol}
-    if protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_ca_path or None)
-    if protocol.startswith("SASL"):
-        options |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
-                    "sasl_plain_username": settings.kafka_sasl_username,
-                    "sasl_plain_password": settings.kafka_sasl_password}
-    return options
-
 
 def _record_batches(producer: AIOKafkaProducer, key: bytes | None, values: Sequence[bytes],
                     headers: Headers) -> Iterator[tuple[Any, int]]:
@@ -278,25 +221,3 @@ def _retrieve_exception(future: asyncio.Future[object]) -> None:
     # log "exception was never retrieved" for an outcome the client already has.
     if not future.cancelled():
         future.exception()
-
-
-class _Stoppable(Protocol):
-    """An aiokafka producer or consumer: anything with an awaitable ``stop()``."""
-
-    def stop(self) -> Awaitable[None]: ...
-
-
-async def stop_within(client: _Stoppable, timeout_s: float) -> None:
-    """Stop ``client``, giving up with TimeoutError after ``timeout_s``.
-
-    aiokafka's ``stop()`` can hang when the broker is down or went away (aiokafka#1101), so every
-    stop of a producer or consumer is bounded: a shutdown or a read-back must not wait forever.
-    """
-    await asyncio.wait_for(client.stop(), timeout=timeout_s)
-
-
-async def _stop_bounded(producer: AIOKafkaProducer, *, timeout_s: float) -> None:
-    try:
-        await stop_within(producer, timeout_s)
-    except (TimeoutError, KafkaError) as exc:
-        log.warning("kafka producer did not stop cleanly", error=repr(exc))

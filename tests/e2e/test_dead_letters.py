@@ -17,7 +17,7 @@ from tests.metrics_helpers import scrape, value
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.kafka import stop_within
+from venus_grpc.kafka_clients import stop_within
 from venus_grpc.tools.devbroker import EmbeddedBroker
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -15,7 +15,7 @@ import trustme
 from scripts import gen_chart, gen_settings_docs
 from venus_grpc._settings_fields import Section, setting, specs_of
 from venus_grpc.cli import main
-from venus_grpc.kafka import security_options
+from venus_grpc.kafka_clients import security_options
 from venus_grpc.server.transport import server_options
 from venus_grpc.settings import SPECS, Settings, SettingsError, Spec, load_settings
 

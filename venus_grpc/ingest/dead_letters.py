@@ -13,13 +13,15 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from venus_grpc.kafka import Headers, security_options, started, stop_within
+from venus_grpc.kafka import Headers
+from venus_grpc.kafka_clients import new_producer, started, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
 
@@ -87,8 +89,9 @@ class DeadLetters:
 
     async def _run(self) -> None:
         s = self._settings
-        self._producer = producer = await started(self._new_producer, retry_s=s.kafka_connect_retry_s,
-                                                  bootstrap=s.dead_letter_kafka_bootstrap or s.kafka_bootstrap,
+        bootstrap = s.dead_letter_kafka_bootstrap or s.kafka_bootstrap
+        new = functools.partial(new_producer, s, bootstrap=bootstrap, client_id=f"{s.kafka_client_id}-dead-letters")
+        self._producer = producer = await started(new, retry_s=s.kafka_connect_retry_s, bootstrap=bootstrap,
                                                   purpose="dead letters")
         while True:
             await self._queued.wait()
@@ -115,17 +118,3 @@ class DeadLetters:
         metrics.DEAD_LETTERS.labels(outcome).inc()
         if not self._held_bytes:
             self._settled.set()
-
-    def _new_producer(self) -> AIOKafkaProducer:
-        s = self._settings
-        return AIOKafkaProducer(
-            bootstrap_servers=s.dead_letter_kafka_bootstrap or s.kafka_bootstrap,
-            client_id=f"{s.kafka_client_id}-dead-letters",
-            acks="all",
-            linger_ms=s.kafka_linger_ms,
-            max_batch_size=s.kafka_max_batch_bytes,
-            max_request_size=s.kafka_max_batch_bytes,
-            compression_type=None if s.kafka_compression == "none" else s.kafka_compression,
-            request_timeout_ms=s.kafka_request_timeout_ms,
-            **security_options(s),
-        )

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
 
-from venus_grpc.kafka import security_options, stop_within
+from venus_grpc.kafka_clients import security_options, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.obs.logs import formatter
 from venus_grpc.settings import Settings

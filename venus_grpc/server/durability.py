@@ -22,7 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from venus_grpc.kafka import security_options
+from venus_grpc.kafka_clients import security_options
 from venus_grpc.settings import Settings
 
 REPLICATION = "default.replication.factor"

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import start_http_server
 
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.kafka import security_options, stop_within
+from venus_grpc.kafka_clients import security_options, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
 from venus_grpc.tools.ledger import Kind, Ledger, Load, send_batch

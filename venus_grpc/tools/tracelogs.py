@@ -22,7 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from venus_grpc.kafka import stop_within
+from venus_grpc.kafka_clients import stop_within
 
 T = TypeVar("T")
 

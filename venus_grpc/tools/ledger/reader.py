@@ -20,7 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
-from venus_grpc.kafka import stop_within
+from venus_grpc.kafka_clients import stop_within
 
 SENTINEL_HEADER = "x-test-sentinel"
 Record = Any  # aiokafka's ConsumerRecord: untyped upstream
