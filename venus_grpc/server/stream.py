@@ -57,9 +57,8 @@ async def serve_stream(admission: Admission, caller_of: CallerOf, requests: Asyn
         try:
             while (response := await answers.get()) is not None:
                 yield response
-                # The slot comes back once the answer is written, not when it is ready: a client that
-                # does not read its answers holds the write, so Venus stops taking its batches and HTTP/2
-                # flow control holds the client back, instead of answers piling up here.
+                # The slot comes back once the answer is written: a client that reads no answers holds the
+                # write, so Venus stops taking its batches and HTTP/2 flow control holds the client back.
                 window.release()
         finally:
             reader.cancel()
