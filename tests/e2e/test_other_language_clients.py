@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,6 +16,9 @@ from tests.process_helpers import run_command
 from venus_grpc import Venus
 
 ROOT = Path(__file__).resolve().parents[2]
+GO_STUBS = ROOT / "clients" / "go"
+GO_STUBS_MODULE = "github.com/venus-gateway/venus/clients/go"  # clients/go/go.mod
+GOCODE = Path("/usr/share/gocode/src")  # where Debian's golang-*-dev packages put Go sources, one dir per module
 JARS = Path("/usr/share/java")  # where Debian's libgrpc-java, libprotobuf-java, libnetty-java... put their jars
 COMPILE_JARS = ("grpc-api", "grpc-core", "grpc-stub", "grpc-protobuf", "grpc-protobuf-lite", "grpc-context",
                 "grpc-netty", "protobuf", "guava", "jsr305", "error_prone_annotations",
@@ -34,20 +38,42 @@ def _tool(name: str) -> str:
     return found
 
 
-def _build(command: list[str], **env: str) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S, env=os.environ | env)
+def _build(command: list[str], cwd: Path | None = None, **env: str) -> str:
+    """Run a build step to its end; what it printed."""
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S,
+                          env=os.environ | env)
     assert done.returncode == 0, f"{' '.join(command)} failed:\n{done.stderr}"
+    return done.stdout
+
+
+def _offline_go_module(module: Path, gopath: Path) -> dict[str, str]:
+    """Point each module that ``module`` requires at a local copy; the environment that builds it offline.
+
+    The stubs module is replaced by this checkout, the others by Debian's sources. A go 1.17 go.mod names
+    every module that provides a package, so the build reads no other go.mod: a missing one would be looked
+    up, and GOPROXY=off makes that fail instead of downloading.
+    """
+    env = {"GOPATH": str(gopath), "GOPROXY": "off", "GOSUMDB": "off", "GOFLAGS": "-mod=readonly", "GOWORK": "off"}
+    go = _tool("go")
+    replaces = []
+    for required in json.loads(_build([go, "mod", "edit", "-json"], cwd=module, **env))["Require"]:
+        path = required["Path"]
+        local = GO_STUBS if path == GO_STUBS_MODULE else GOCODE / path
+        assert (local / "go.mod").exists(), f"no {local}/go.mod: scripts/test installs the Debian package of {path}"
+        replaces.append(f"-replace={path}={local}")
+    _build([go, "mod", "edit", *replaces], cwd=module, **env)
+    return env
 
 
 @pytest.fixture(scope="module")
 def go_example(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
-    """The Go example built offline in GOPATH mode against Debian's grpc-go and protobuf-go."""
-    gopath = tmp_path_factory.mktemp("gopath")
-    shutil.copytree(ROOT / "clients" / "go", gopath / "src" / "venus" / "clients" / "go")  # its go_package
-    binary = gopath / "example"
-    _build([_tool("go"), "build", "-o", str(binary), "venus/clients/go/example"],
-           GO111MODULE="off", GOPATH=f"{gopath}:/usr/share/gocode", GOPROXY="off", GOFLAGS="")
-    return [str(binary)]
+    """The Go example, an outside module requiring the stubs module, built offline in module mode."""
+    work = tmp_path_factory.mktemp("go-example")
+    example = work / "example"
+    shutil.copytree(GO_STUBS / "example", example)  # its `replace ... => ../` would not survive the copy
+    env = _offline_go_module(example, work / "gopath")
+    _build([_tool("go"), "build", "-o", str(work / "example-bin"), "."], cwd=example, **env)
+    return [str(work / "example-bin")]
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +105,14 @@ async def _assert_published(topic_reader: TopicReader, category: str, printed: d
     published = {m.value["event"]["id"]: m.value["backend_id"] for m in messages}
     assert published == {event_id: backend_id for event_id, (code, backend_id) in printed.items()
                          if code == "EVENT_CODE_OK"}
+
+
+def test_go_stubs_module_builds_on_its_own(tmp_path: Path) -> None:
+    """The stubs module's go.mod is complete: it builds in module mode with nothing downloaded."""
+    stubs = tmp_path / "stubs"
+    shutil.copytree(GO_STUBS, stubs, ignore=shutil.ignore_patterns("example"))  # a module of its own
+    env = _offline_go_module(stubs, tmp_path / "gopath")
+    _build([_tool("go"), "build", "./..."], cwd=stubs, **env)
 
 
 async def test_go_example_sends_a_batch(venus: Venus, category: str, topic_reader: TopicReader,

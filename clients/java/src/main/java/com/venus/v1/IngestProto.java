@@ -136,9 +136,10 @@ public final class IngestProto {
       "dEvents\022\035.venus.v1.UploadEventsRequest\032\036" +
       ".venus.v1.UploadEventsResponse\022Q\n\014Stream" +
       "Events\022\035.venus.v1.StreamEventsRequest\032\036." +
-      "venus.v1.StreamEventsResponse(\0010\001B@\n\014com" +
-      ".venus.v1B\013IngestProtoP\001Z!venus/clients/" +
-      "go/venus/v1;venusv1b\006proto3"
+      "venus.v1.StreamEventsResponse(\0010\001BY\n\014com" +
+      ".venus.v1B\013IngestProtoP\001Z:github.com/ven" +
+      "us-gateway/venus/clients/go/venus/v1;ven" +
+      "usv1b\006proto3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
