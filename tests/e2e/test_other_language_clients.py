@@ -93,7 +93,8 @@ def java_example(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     classes = tmp_path_factory.mktemp("java-classes")
     compile_path = [str(JARS / f"{jar}.jar") for jar in COMPILE_JARS]
     sources = sorted(str(p) for p in (ROOT / "clients" / "java").rglob("*.java"))
-    _build([_tool("javac"), "-nowarn", "-d", str(classes), "-cp", ":".join(compile_path), *sources])
+    _build([_tool("javac"), "-nowarn", "-d", str(classes), "-cp", ":".join(compile_path), *sources],
+           cwd=classes)  # where a failing javac leaves its javac.<time>.args file, not the checkout
     run_path = [str(classes), *compile_path, *(str(JARS / f"{jar}.jar") for jar in RUNTIME_JARS)]
     return [_tool("java"), "-cp", ":".join(run_path), "Example"]
 
@@ -121,7 +122,7 @@ def android_example(tmp_path_factory: pytest.TempPathFactory) -> list[str]:
     _lite_runtime(lite)
     compile_path = [str(lite), *(str(JARS / f"{jar}.jar") for jar in LITE_COMPILE_JARS)]
     sources = sorted(str(p) for tree in (ROOT / "clients" / "android", well_known) for p in tree.rglob("*.java"))
-    _build([_tool("javac"), "-nowarn", "-d", str(classes), "-cp", ":".join(compile_path), *sources])
+    _build([_tool("javac"), "-nowarn", "-d", str(classes), "-cp", ":".join(compile_path), *sources], cwd=work)
     run_path = [str(classes), *compile_path, *(str(JARS / f"{jar}.jar") for jar in RUNTIME_JARS)]
     return [_tool("java"), "-cp", ":".join(run_path), "Example"]
 
