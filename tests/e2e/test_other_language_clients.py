@@ -45,7 +45,7 @@ _RESULT_LINE = re.compile(r'^(?P<id>\S+) (?P<code>EVENT_CODE_\w+) backend_id="(?
 def _tool(name: str) -> str:
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not installed: scripts/test installs the Debian packages for Go and Java")
+        pytest.fail(f"{name} is not installed: scripts/test installs the Debian packages for Go, Java and Android")
     return found
 
 
