@@ -1,10 +1,11 @@
-"""Generate the code for protos/ with ``buf generate`` (buf.gen.yaml): Python, Go and Java.
+"""Generate the code for protos/ with ``buf generate`` (buf.gen.yaml): Python, Go, Java and Android.
 
 ``--check`` fails if any committed generated file is stale. buf writes into a temporary directory;
 then the Python package is finished here: protoc writes absolute imports (``from venus.v1 import
 ingest_pb2``) but the generated package lives inside another package, so they become relative, and
 one tree serves both the server (venus_grpc/_pb) and the client library (venus_client/_pb).
-The plugins are Debian's (Go, Java) and the pinned grpcio-tools (Python): a Debian release fixes
+The plugins are Debian's (Go, Java, and the Java-lite and Kotlin output of protoc and the gRPC Java
+plugin for Android) and the pinned grpcio-tools (Python): a Debian release fixes
 their versions, so the output is the same on every machine of that release.
 """
 
@@ -23,7 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 BUF = ROOT / "node_modules" / ".bin" / "buf"
 PYTHON_OUT = "venus_grpc/_pb"  # where buf.gen.yaml puts Python
 PYTHON_CLIENT = "clients/python/venus_client/_pb"  # a copy of it
-GENERATED = (PYTHON_OUT, PYTHON_CLIENT, "clients/go/venus", "clients/java/src/main/java")
+GENERATED = (PYTHON_OUT, PYTHON_CLIENT, "clients/go/venus", "clients/java/src/main/java",
+             "clients/android/src/main/java", "clients/android/src/main/kotlin")
 PLUGINS = {  # local executables buf.gen.yaml runs, and the Debian packages that provide them
     "protoc": "protobuf-compiler", "protoc-gen-go": "protoc-gen-go", "protoc-gen-go-grpc": "protoc-gen-go-grpc",
     "grpc_java_plugin": "protobuf-compiler-grpc-java-plugin",
@@ -91,7 +93,7 @@ def main() -> int:
                 if files:
                     print(f"{target} is out of date; run scripts/gen_protos.py:", *files, sep="\n  ")
             if any(stale.values()):
-                print(f"(generated with {_versions()}; clients/go/README.md lists the expected versions)")
+                print(f"(generated with {_versions()}; the READMEs in clients/ list the expected versions)")
                 return 1
             return 0
         for target in GENERATED:

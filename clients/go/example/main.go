@@ -13,7 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 
-	venusv1 "venus/clients/go/venus/v1"
+	venusv1 "github.com/venus-gateway/venus/clients/go/venus/v1"
 )
 
 // expected is the code each event of the batch must get back.

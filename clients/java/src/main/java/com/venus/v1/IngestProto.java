@@ -139,9 +139,10 @@ public final class IngestProto {
       ".venus.v1.UploadEventsRequest\032\036.venus.v1" +
       ".UploadEventsResponse\022Q\n\014StreamEvents\022\035." +
       "venus.v1.StreamEventsRequest\032\036.venus.v1." +
-      "StreamEventsResponse(\0010\001B@\n\014com.venus.v1" +
-      "B\013IngestProtoP\001Z!venus/clients/go/venus/" +
-      "v1;venusv1b\006proto3"
+      "StreamEventsResponse(\0010\001BY\n\014com.venus.v1" +
+      "B\013IngestProtoP\001Z:github.com/venus-gatewa" +
+      "y/venus/clients/go/venus/v1;venusv1b\006pro" +
+      "to3"
     };
     descriptor = com.google.protobuf.Descriptors.FileDescriptor
       .internalBuildGeneratedFileFrom(descriptorData,
