@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from venus_grpc.settings import SPECS, Settings, SettingsError, Spec, load_settings
 from venus_grpc.tools import send_tail, tracelogs
+from venus_grpc.tools.tls import API_KEY_ENV, Endpoint, endpoint
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,8 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("--concurrency", type=int, default=4, help="batches in flight")
     send.add_argument("--ip", default="81.2.69.142", help="end-user IP put in each event ('' for the caller's)")
     send.add_argument("--timeout-s", type=float, default=10.0)
+    _add_venus_client_flags(send)
     send.set_defaults(run=lambda a: asyncio.run(send_tail.send(
-        a.target, app_id=a.app_id, category=a.category, events=a.events, batches=a.batches,
+        _endpoint(a), app_id=a.app_id, category=a.category, events=a.events, batches=a.batches,
         concurrency=a.concurrency, ip=a.ip, timeout_s=a.timeout_s)))
 
     keys = commands.add_parser("new-key", help="make an API key and print its entry for the keys file")
@@ -85,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
 def _add_canary(commands: Any) -> None:
     from venus_grpc.tools.canary import CanaryConfig
 
-    d = CanaryConfig(target="", bootstrap="")
+    d = CanaryConfig(venus=Endpoint(""), bootstrap="")
     canary = commands.add_parser("canary", help="trickle marked events through a live Venus, read them back "
                                  "from Kafka, export the results as Prometheus metrics")
     canary.add_argument("--target", required=True, help="Venus gRPC address, host:port")
@@ -98,22 +101,33 @@ def _add_canary(commands: Any) -> None:
     canary.add_argument("--metrics-host", default=d.metrics_host)
     canary.add_argument("--metrics-port", type=int, default=d.metrics_port)
     canary.add_argument("--duration-s", type=float, default=0.0, help="stop after this long (0: run until stopped)")
-    canary.add_argument("--ca-path", default="", help="TLS: the CA (PEM) that signed Venus's certificate")
-    canary.add_argument("--client-cert-path", default="", help="mTLS: the canary's certificate chain (PEM)")
-    canary.add_argument("--client-key-path", default="", help="mTLS: the canary's private key (PEM)")
-    canary.add_argument("--api-key-path", default="", help="a file holding the canary's API key (never a flag: "
-                        "command lines are visible to every user of the machine)")
+    _add_venus_client_flags(canary)
     canary.set_defaults(run=_canary)
+
+
+def _add_venus_client_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags of every tool that calls Venus: TLS, mTLS and the API key, read by :func:`_endpoint`."""
+    group = parser.add_argument_group("reaching a secured Venus")
+    group.add_argument("--ca-path", default="", help="TLS: the CA (PEM) that signed Venus's certificate")
+    group.add_argument("--client-cert-path", default="", help="mTLS: the client's certificate chain (PEM)")
+    group.add_argument("--client-key-path", default="", help="mTLS: the client's private key (PEM)")
+    group.add_argument("--api-key-path", default="", help=f"a file holding the API key (default: the {API_KEY_ENV} "
+                       "environment variable; never the key itself as a flag, since command lines are visible to "
+                       "every user of the machine and stay in shell history)")
+
+
+def _endpoint(a: argparse.Namespace) -> Endpoint:
+    return endpoint(a.target, ca_path=a.ca_path, client_cert_path=a.client_cert_path,
+                    client_key_path=a.client_key_path, api_key_path=a.api_key_path, environ=os.environ)
 
 
 def _canary(a: argparse.Namespace) -> int:
     from venus_grpc.tools.canary import CanaryConfig, canary
 
-    config = CanaryConfig(target=a.target, bootstrap=a.bootstrap, category=a.category,
+    config = CanaryConfig(venus=_endpoint(a), bootstrap=a.bootstrap, category=a.category,
                           topic_template=a.topic_template, interval_s=a.interval_s,
                           missing_after_s=a.missing_after_s, metrics_host=a.metrics_host,
-                          metrics_port=a.metrics_port, ca_path=a.ca_path, client_cert_path=a.client_cert_path,
-                          client_key_path=a.client_key_path, api_key_path=a.api_key_path,
+                          metrics_port=a.metrics_port,
                           kafka_settings=load_settings())  # VENUS_KAFKA_* security, as Venus's own
     return asyncio.run(canary(config, duration_s=a.duration_s))
 

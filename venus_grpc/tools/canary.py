@@ -12,9 +12,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import grpc
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -25,7 +23,7 @@ from venus_grpc.kafka import security_options, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
 from venus_grpc.tools.ledger import Kind, Ledger, Load, send_batch
-from venus_grpc.tools.tls import aio_channel, channel_credentials
+from venus_grpc.tools.tls import Endpoint
 
 CANARY_ATTRIBUTE = "venus.canary"
 log = structlog.get_logger(__name__)
@@ -35,7 +33,7 @@ log = structlog.get_logger(__name__)
 class CanaryConfig:
     """Where to send, where to read back, and how often."""
 
-    target: str
+    venus: Endpoint  # where Venus listens, and how to reach it (TLS, mTLS, API key)
     bootstrap: str
     category: str = "VENUS_CANARY"
     topic_template: str = "to_analyzer__0.{category}"
@@ -44,21 +42,7 @@ class CanaryConfig:
     deadline_s: float = 5.0
     metrics_host: str = "0.0.0.0"  # scraped from outside the pod
     metrics_port: int = 9465
-    ca_path: str = ""  # TLS: the CA that signed Venus's certificate; empty: plaintext
-    client_cert_path: str = ""  # mTLS: the canary's certificate chain ...
-    client_key_path: str = ""  # ... and its key
-    api_key_path: str = ""  # a file holding the canary's API key (a mounted Secret)
     kafka_settings: Settings = field(default_factory=Settings)  # the Kafka security settings for reading back
-
-    def channel(self) -> grpc.aio.Channel:
-        """A channel to Venus: plaintext, TLS or mTLS."""
-        return aio_channel(self.target, channel_credentials(self.ca_path, self.client_cert_path, self.client_key_path))
-
-    def call_metadata(self) -> tuple[tuple[str, str], ...]:
-        """The API key as call metadata, read once from its file."""
-        if not self.api_key_path:
-            return ()
-        return (("authorization", "Bearer " + Path(self.api_key_path).read_text().strip()),)
 
 
 class Canary:
@@ -66,8 +50,8 @@ class Canary:
 
     def __init__(self, config: CanaryConfig) -> None:
         self.config = config
-        self.load = Load(config.target, config.category, batch=1, deadline_s=config.deadline_s,
-                         app_id="venus-canary", attributes={CANARY_ATTRIBUTE: "1"}, metadata=config.call_metadata())
+        self.load = Load(config.venus.target, config.category, batch=1, deadline_s=config.deadline_s,
+                         app_id="venus-canary", attributes={CANARY_ATTRIBUTE: "1"}, metadata=config.venus.metadata())
         self.ledger = Ledger()
         self.metrics_port = 0
         self._sent_at: dict[str, float] = {}  # acknowledged, not yet seen: id → when it was sent
@@ -92,7 +76,7 @@ class Canary:
         """Send one event per ``interval_s`` and read them back, for ``duration_s`` (0: until cancelled)."""
         topic = self.config.topic_template.format(category=self.config.category)
         stop_at = time.monotonic() + duration_s if duration_s > 0 else float("inf")
-        async with self.config.channel() as channel:
+        async with self.config.venus.channel() as channel:
             stub = pb_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
             seq = 0
             while await send_batch(stub, self.load, [f"{self.load.run_id}-first"], self.ledger) is not None:
@@ -176,7 +160,7 @@ async def canary(config: CanaryConfig, *, duration_s: float = 0.0) -> int:
     """``venus canary``: run until interrupted (or for ``duration_s``)."""
     runner = Canary(config)
     port = runner.start()
-    print(f"venus canary: {config.target} → Kafka {config.bootstrap}, metrics on :{port}/metrics", flush=True)
+    print(f"venus canary: {config.venus.target} → Kafka {config.bootstrap}, metrics on :{port}/metrics", flush=True)
     try:
         await runner.run(duration_s=duration_s)
     finally:

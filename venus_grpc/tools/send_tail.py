@@ -15,6 +15,15 @@ from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
 from venus_grpc.kafka import stop_within
 from venus_grpc.tools.stats import percentile
+from venus_grpc.tools.tls import API_KEY_ENV, Endpoint
+
+# What to do about a failed call, printed once after the failures: the status alone rarely says it.
+_HINTS = {
+    grpc.StatusCode.UNAVAILABLE: "no answer: check --target; if Venus serves TLS, pass the CA of its certificate "
+                                 "with --ca-path (and --client-cert-path/--client-key-path for mTLS)",
+    grpc.StatusCode.UNAUTHENTICATED: f"Venus wants an API key: give a file holding it with --api-key-path, or set "
+                                     f"{API_KEY_ENV}",
+}
 
 
 def sample_request(*, app_id: str, category: str, events: int, ip: str = "") -> pb.UploadEventsRequest:
@@ -32,13 +41,14 @@ def sample_request(*, app_id: str, category: str, events: int, ip: str = "") -> 
     )
 
 
-async def send(target: str, *, app_id: str, category: str, events: int, batches: int, concurrency: int,
+async def send(venus: Endpoint, *, app_id: str, category: str, events: int, batches: int, concurrency: int,
                ip: str, timeout_s: float) -> int:
     """Send ``batches`` batches with at most ``concurrency`` in flight; print results and events/s."""
     requests = [sample_request(app_id=app_id, category=category, events=events, ip=ip) for _ in range(batches)]
     ok = failed = 0
     latencies: list[float] = []
-    async with grpc.aio.insecure_channel(target) as channel:
+    failures: set[grpc.StatusCode] = set()
+    async with venus.channel() as channel:
         stub = pb_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
         queue = iter(requests)
 
@@ -47,9 +57,10 @@ async def send(target: str, *, app_id: str, category: str, events: int, batches:
             for request in queue:
                 started = time.perf_counter()
                 try:
-                    response = await stub.UploadEvents(request, timeout=timeout_s)
+                    response = await stub.UploadEvents(request, timeout=timeout_s, metadata=venus.metadata())
                 except grpc.aio.AioRpcError as err:
                     failed += len(request.events)
+                    failures.add(err.code())
                     print(f"batch failed: {err.code().name}: {err.details()}")
                     continue
                 latencies.append(time.perf_counter() - started)
@@ -65,6 +76,8 @@ async def send(target: str, *, app_id: str, category: str, events: int, batches:
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
     print(f"{ok} events OK, {failed} not OK, in {elapsed:.2f} s: {ok / elapsed:,.0f} events/s; "
           f"batch latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    for code in sorted(failures & _HINTS.keys(), key=lambda c: c.name):
+        print(f"{code.name}: {_HINTS[code]}")
     return 0 if failed == 0 else 1
 
 
