@@ -9,6 +9,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from aiokafka.errors import KafkaError
+
 from venus_grpc.settings import SPECS, Settings, SettingsError, Spec, load_settings
 from venus_grpc.tools import send_tail, tracelogs
 from venus_grpc.tools.tls import API_KEY_ENV, Endpoint, endpoint
@@ -22,8 +24,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"venus: bad setting: {exc}", file=sys.stderr)
         return 2
+    except KafkaError as exc:
+        print(f"venus: Kafka failed: {exc!r}; check --bootstrap and the Kafka security settings", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
+
+
+# The settings of every tool that reads Kafka, under serve's flags and variables. Not the password: a
+# command line is visible to every user of the machine and stays in shell history, so it is read from
+# VENUS_KAFKA_SASL_PASSWORD only.
+_KAFKA_CLIENT_SETTINGS = ("kafka_security_protocol", "kafka_sasl_mechanism", "kafka_sasl_username",
+                          "kafka_ssl_ca_path")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -62,13 +74,15 @@ def _parser() -> argparse.ArgumentParser:
 
     tail = commands.add_parser("tail", help="print a category's Kafka messages with their headers")
     tail.add_argument("category")
-    tail.add_argument("--bootstrap", default="127.0.0.1:9092")
+    tail.add_argument("--bootstrap", default=defaults.kafka_bootstrap)
     tail.add_argument("--topic-template", default=defaults.topic_template)
     tail.add_argument("--from-beginning", action="store_true")
     tail.add_argument("--max-messages", type=int, default=0, help="stop after this many (0: no limit)")
     tail.add_argument("--timeout-s", type=float, default=10.0, help="stop after this long with no message")
+    _add_kafka_client_flags(tail)
     tail.set_defaults(run=lambda a: asyncio.run(send_tail.tail(
-        a.bootstrap, a.topic_template.format(category=a.category), from_beginning=a.from_beginning,
+        a.bootstrap, a.topic_template.format(category=a.category), settings=_settings(a),
+        from_beginning=a.from_beginning,
         max_messages=a.max_messages, timeout_s=a.timeout_s)))
     logs = commands.add_parser("trace-logs", help="print every instance's log lines and the events of one trace")
     logs.add_argument("trace_id", help="32 hex digits, e.g. from a client's traceparent or an error report")
@@ -78,9 +92,10 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--since", type=_duration_s, default=3600.0, metavar="DURATION",
                       help="how far back to look: 90s, 15m, 2h (default 1h)")
     logs.add_argument("--timeout-s", type=float, default=30.0, help="give up scanning after this long")
+    _add_kafka_client_flags(logs)
     logs.set_defaults(run=lambda a: asyncio.run(tracelogs.trace_logs(
-        a.bootstrap, a.trace_id, logs_topic=a.logs_topic, events_topic_prefix=a.events_topic_prefix,
-        since_s=a.since, timeout_s=a.timeout_s)))
+        a.bootstrap, a.trace_id, settings=_settings(a), logs_topic=a.logs_topic,
+        events_topic_prefix=a.events_topic_prefix, since_s=a.since, timeout_s=a.timeout_s)))
     _add_canary(commands)
     return parser
 
@@ -102,6 +117,7 @@ def _add_canary(commands: Any) -> None:
     canary.add_argument("--metrics-port", type=int, default=d.metrics_port)
     canary.add_argument("--duration-s", type=float, default=0.0, help="stop after this long (0: run until stopped)")
     _add_venus_client_flags(canary)
+    _add_kafka_client_flags(canary)
     canary.set_defaults(run=_canary)
 
 
@@ -127,8 +143,7 @@ def _canary(a: argparse.Namespace) -> int:
     config = CanaryConfig(venus=_endpoint(a), bootstrap=a.bootstrap, category=a.category,
                           topic_template=a.topic_template, interval_s=a.interval_s,
                           missing_after_s=a.missing_after_s, metrics_host=a.metrics_host,
-                          metrics_port=a.metrics_port,
-                          kafka_settings=load_settings())  # VENUS_KAFKA_* security, as Venus's own
+                          metrics_port=a.metrics_port, kafka_settings=_settings(a))
     return asyncio.run(canary(config, duration_s=a.duration_s))
 
 
@@ -142,10 +157,16 @@ def _duration_s(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m or 2h") from None
 
 
-def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+def _add_kafka_client_flags(parser: argparse.ArgumentParser) -> None:
+    _add_setting_flags(parser, _KAFKA_CLIENT_SETTINGS)
+    parser.epilog = ("Kafka setting flags override VENUS_* environment variables, as for venus serve; the SASL "
+                     "password is read from VENUS_KAFKA_SASL_PASSWORD only.")
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser, names: Sequence[str] = tuple(SPECS)) -> None:
     parser.epilog = "Setting flags override VENUS_* environment variables; docs/configuration.md lists them all."
     groups: dict[str, Any] = {}
-    for spec in SPECS.values():
+    for spec in (SPECS[name] for name in names):
         title = spec.section.title
         if title not in groups:
             groups[title] = parser.add_argument_group(f"{title} settings", spec.section.about or None)
@@ -166,7 +187,7 @@ def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
     flags = {
         name: spec.parse(raw, key=spec.flag)
         for name, spec in SPECS.items()
-        if (raw := getattr(args, "setting_" + name)) is not None
+        if (raw := getattr(args, "setting_" + name, None)) is not None  # a tool has a few of the flags
     }
     base = load_settings()
     changed = {k: v for k, v in defaults.items() if getattr(base, k) == SPECS[k].default}

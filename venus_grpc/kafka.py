@@ -209,6 +209,13 @@ def security_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def consumer_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
+    """aiokafka consumer keyword arguments of the tools: the cluster at ``bootstrap``, read with the Kafka security
+    settings, in no consumer group and committing nothing (a tool reads; it never moves a group's offsets)."""
+    return {"bootstrap_servers": bootstrap, "group_id": None, "enable_auto_commit": False,
+            **security_options(settings)}
+
+
 def _record_batches(producer: AIOKafkaProducer, key: bytes | None, values: Sequence[bytes],
                     headers: Headers) -> Iterator[tuple[Any, int]]:
     """``values`` in as few record batches as ``kafka_max_batch_bytes`` allows, with their sizes."""

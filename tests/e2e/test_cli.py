@@ -1,4 +1,4 @@
-"""``venus send`` and ``venus tail`` against a live Venus and broker, as a user runs them."""
+"""The operator tools (send, tail, and the Kafka settings of trace-logs and canary) as a user runs them."""
 
 from __future__ import annotations
 
@@ -59,14 +59,15 @@ async def secured(start: StartVenus, category: str, tmp_path: Path) -> Secured:
 async def test_send_then_tail_shows_the_published_events(
     venus: Venus, broker: EmbeddedBroker, category: str
 ) -> None:
-    """`venus send` reports every event OK and `venus tail` prints them with their trace headers."""
+    """`venus send` reports every event OK and `venus tail` prints them with their trace headers (Kafka PLAINTEXT)."""
     code, out = await _venus_command("send", "--target", f"127.0.0.1:{venus.port}", "--category", category,
                                      "--events", "3", "--batches", "2")
     assert code == 0, out
     assert "6 events OK, 0 not OK" in out
 
     code, out = await _venus_command("tail", category, "--bootstrap", broker.bootstrap, "--from-beginning",
-                                     "--max-messages", "4", "--timeout-s", "10")
+                                     "--max-messages", "4", "--timeout-s", "10",
+                                     "--kafka-security-protocol", "PLAINTEXT")
     assert code == 0, out
     lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(lines) == 4
@@ -133,3 +134,38 @@ async def test_send_with_a_missing_key_file_names_the_flag(secured: Secured, cat
     assert code == 2, out
     assert f"--api-key-path={str(missing)!r}" in out
     assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("tool", ["tail", "trace-logs", "canary"])
+async def test_kafka_tools_take_serves_kafka_security_flags(
+    tool: str, venus: Venus, broker: EmbeddedBroker, category: str
+) -> None:
+    """Given serve's SASL flags (the password in its variable), each tool logs in to Kafka with SASL.
+
+    Tansu, the broker of the tests, has no SASL (nor TLS): it refuses the mechanism, and that refusal in the
+    tool's output shows the settings reached its consumer. Reading Kafka for real is tested in PLAINTEXT only.
+    """
+    target, bootstrap = f"127.0.0.1:{venus.port}", broker.bootstrap
+    argv = {
+        "tail": ["tail", category, "--bootstrap", bootstrap, "--timeout-s", "5"],
+        "trace-logs": ["trace-logs", "5b8efff798038103d269b633813fc60c", "--bootstrap", bootstrap, "--timeout-s", "10"],
+        "canary": ["canary", "--target", target, "--bootstrap", bootstrap, "--category", category,
+                   "--metrics-host", "127.0.0.1", "--metrics-port", "0", "--duration-s", "10"],
+    }[tool]
+    code, out = await _venus_command(*argv, "--kafka-security-protocol", "SASL_PLAINTEXT",
+                                     "--kafka-sasl-mechanism", "SCRAM-SHA-256", "--kafka-sasl-username", "operator",
+                                     env={"VENUS_KAFKA_SASL_PASSWORD": "pw"})
+    assert code != 0, out
+    assert "UnsupportedSaslMechanism" in out
+
+
+async def test_tail_reads_kafka_settings_from_serves_variables(broker: EmbeddedBroker, category: str) -> None:
+    """With no flags, `venus tail` reads the cluster and its SASL settings from the VENUS_KAFKA_* variables.
+
+    Tansu has no SASL: its refusal shows the settings were used (see the test above).
+    """
+    code, out = await _venus_command("tail", category, "--timeout-s", "5", env={
+        "VENUS_KAFKA_BOOTSTRAP": broker.bootstrap, "VENUS_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "VENUS_KAFKA_SASL_USERNAME": "operator", "VENUS_KAFKA_SASL_PASSWORD": "pw"})
+    assert code != 0, out
+    assert "UnsupportedSaslMechanism" in out

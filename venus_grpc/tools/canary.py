@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import start_http_server
 
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.kafka import security_options, stop_within
+from venus_grpc.kafka import consumer_options, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
 from venus_grpc.tools.ledger import Kind, Ledger, Load, send_batch
@@ -132,13 +132,15 @@ class Canary:
 
 async def _tail(bootstrap: str, topic: str, settings: Settings) -> AIOKafkaConsumer:
     """A consumer at the current end of every partition of ``topic``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="latest", **security_options(settings))
-    await consumer.start()
-    partitions = consumer.partitions_for_topic(topic) or set()
-    if not partitions:
-        await consumer.stop()
-        raise RuntimeError(f"topic {topic} has no partitions on {bootstrap}")
+    consumer = AIOKafkaConsumer(**consumer_options(settings, bootstrap), auto_offset_reset="latest")
+    try:
+        await consumer.start()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            raise RuntimeError(f"topic {topic} has no partitions on {bootstrap}")
+    except BaseException:
+        await stop_within(consumer, 10)
+        raise
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
     await consumer.seek_to_end(*tps)

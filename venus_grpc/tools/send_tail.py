@@ -13,7 +13,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.kafka import stop_within
+from venus_grpc.kafka import consumer_options, stop_within
+from venus_grpc.settings import Settings
 from venus_grpc.tools.stats import percentile
 from venus_grpc.tools.tls import API_KEY_ENV, Endpoint
 
@@ -88,13 +89,17 @@ def _print_response(response: pb.UploadEventsResponse) -> None:
         print(line + (f" ({result.message})" if result.message else ""))
 
 
-async def tail(bootstrap: str, topic: str, *, from_beginning: bool, max_messages: int, timeout_s: float) -> int:
-    """Print messages of ``topic`` with key and headers; stop after ``max_messages`` or ``timeout_s`` idle."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+async def tail(bootstrap: str, topic: str, *, settings: Settings, from_beginning: bool, max_messages: int,
+               timeout_s: float) -> int:
+    """Print messages of ``topic`` with key and headers; stop after ``max_messages`` or ``timeout_s`` idle.
+
+    ``settings`` gives the Kafka security settings (TLS, SASL).
+    """
+    consumer = AIOKafkaConsumer(topic, **consumer_options(settings, bootstrap),
                                 auto_offset_reset="earliest" if from_beginning else "latest")
-    await consumer.start()
     seen = 0
     try:
+        await consumer.start()
         while max_messages <= 0 or seen < max_messages:
             batch = await consumer.getmany(timeout_ms=int(timeout_s * 1000))
             if not batch:

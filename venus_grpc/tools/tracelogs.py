@@ -22,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from venus_grpc.kafka import stop_within
+from venus_grpc.kafka import consumer_options, stop_within
+from venus_grpc.settings import Settings
 
 T = TypeVar("T")
 
@@ -43,10 +44,12 @@ class _Scan:
     complete: bool = False
 
 
-async def trace_logs(bootstrap: str, trace_id: str, *, logs_topic: str = "venus_logs",
+async def trace_logs(bootstrap: str, trace_id: str, *, settings: Settings, logs_topic: str = "venus_logs",
                      events_topic_prefix: str = "to_analyzer__0.", since_s: float = 3600.0,
                      timeout_s: float = 30.0, out: TextIO = sys.stdout, progress: TextIO = sys.stderr) -> int:
     """Print the log lines and the events of trace ``trace_id`` from the last ``since_s`` seconds.
+
+    ``settings`` gives the Kafka security settings (TLS, SASL) of the cluster at ``bootstrap``.
 
     Exit code: 0 something found, 1 nothing found, 2 not a trace id, 3 cut short (by ``timeout_s`` or a
     Kafka error; what was found so far is printed all the same, since a partial answer still helps).
@@ -64,8 +67,8 @@ async def trace_logs(bootstrap: str, trace_id: str, *, logs_topic: str = "venus_
     cut_short = f"timed out after {timeout_s:g} s"
     # A short fetch wait: Tansu answers a connection's requests in turn, so a fetch parked at a partition's
     # end delays the next ListOffsets or reassignment by that much.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(**consumer_options(settings, bootstrap), auto_offset_reset="earliest",
+                                fetch_max_wait_ms=100)
     try:
         await _bounded(consumer.start(), deadline)
         topics: set[str] = await _bounded(consumer.topics(), deadline)
