@@ -22,7 +22,7 @@ from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
 from venus_grpc.kafka import consumer_options, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
-from venus_grpc.tools.ledger import Kind, Ledger, Load, send_batch
+from venus_grpc.tools.ledger import Kind, Ledger, Load, Outcome, send_batch
 from venus_grpc.tools.tls import Endpoint
 
 CANARY_ATTRIBUTE = "venus.canary"
@@ -52,10 +52,11 @@ class Canary:
         self.config = config
         self.load = Load(config.venus.target, config.category, batch=1, deadline_s=config.deadline_s,
                          app_id="venus-canary", attributes={CANARY_ATTRIBUTE: "1"}, metadata=config.venus.metadata())
-        self.ledger = Ledger()
         self.metrics_port = 0
-        self._sent_at: dict[str, float] = {}  # acknowledged, not yet seen: id → when it was sent
-        self._seen: set[str] = set()
+        # Nothing is kept per event beyond these, so memory stays flat however long the canary runs:
+        self._sending: str | None = None  # the event whose call is under way
+        self._seen_while_sending: float | None = None  # when the reader saw it before its answer came
+        self._sent_at: dict[str, float] = {}  # acknowledged, not read back or counted missing yet: id → sent at
         self._server: object = None
 
     def start(self) -> int:
@@ -79,7 +80,7 @@ class Canary:
         async with self.config.venus.channel() as channel:
             stub = pb_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
             seq = 0
-            while await send_batch(stub, self.load, [f"{self.load.run_id}-first"], self.ledger) is not None:
+            while (await _send(stub, self.load, f"{self.load.run_id}-first")).kind is not Kind.OK:
                 await asyncio.sleep(self.config.interval_s)  # until the topic exists and Venus answers
             consumer = await _tail(self.config.bootstrap, topic, self.config.kafka_settings)
             reader = asyncio.create_task(self._read(consumer))
@@ -97,13 +98,16 @@ class Canary:
 
     async def _send_one(self, stub: pb_grpc.IngestServiceStub, event_id: str) -> None:
         sent_at = time.monotonic()
-        await send_batch(stub, self.load, [event_id], self.ledger)
-        outcome = self.ledger.outcomes[event_id]
+        self._sending, self._seen_while_sending = event_id, None
+        outcome = await _send(stub, self.load, event_id)
+        self._sending = None
         metrics.CANARY_EVENTS.labels(outcome.kind.value).inc()
-        if outcome.kind is Kind.OK and event_id not in self._seen:
-            self._sent_at[event_id] = sent_at
-        elif outcome.kind is not Kind.OK:
+        if outcome.kind is not Kind.OK:
             log.warning("canary event not acknowledged", id=event_id, outcome=outcome.detail)
+        elif self._seen_while_sending is not None:
+            self._visible(self._seen_while_sending - sent_at)
+        else:
+            self._sent_at[event_id] = sent_at
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         prefix = self.load.run_id + "-"
@@ -115,19 +119,35 @@ class Canary:
                         self._saw(event_id)
 
     def _saw(self, event_id: str) -> None:
-        self._seen.add(event_id)
-        sent_at = self._sent_at.pop(event_id, None)
+        if event_id == self._sending:
+            self._seen_while_sending = time.monotonic()  # judged when its answer comes
+            return
+        sent_at = self._sent_at.pop(event_id, None)  # None: a copy, or counted missing already
         if sent_at is not None:
-            metrics.CANARY_VISIBLE_SECONDS.observe(time.monotonic() - sent_at)
-            metrics.CANARY_LAST_SUCCESS.set(time.time())
+            self._visible(time.monotonic() - sent_at)
+
+    def _visible(self, seconds: float) -> None:
+        metrics.CANARY_VISIBLE_SECONDS.observe(seconds)
+        metrics.CANARY_LAST_SUCCESS.set(time.time())
 
     def _count_missing(self) -> None:
         overdue = time.monotonic() - self.config.missing_after_s
-        for event_id in [i for i, at in self._sent_at.items() if at < overdue]:
+        # Oldest first (events are added in the order they were sent): stop at the first one not overdue.
+        while self._sent_at:
+            event_id, sent_at = next(iter(self._sent_at.items()))
+            if sent_at >= overdue:
+                return
             del self._sent_at[event_id]
             metrics.CANARY_MISSING.inc()
             log.error("acknowledged canary event not in Kafka", id=event_id,
                       missing_after_s=self.config.missing_after_s)
+
+
+async def _send(stub: pb_grpc.IngestServiceStub, load: Load, event_id: str) -> Outcome:
+    """Send one event and return its outcome, recorded in a ledger of its own that is dropped right after."""
+    ledger = Ledger()
+    await send_batch(stub, load, [event_id], ledger)
+    return ledger.outcomes[event_id]
 
 
 async def _tail(bootstrap: str, topic: str, settings: Settings) -> AIOKafkaConsumer:
