@@ -72,6 +72,13 @@ async def started(new: Callable[[], AIOKafkaProducer], *, bootstrap: str, retry_
         return producer
 
 
+def consumer_options(settings: Settings, bootstrap: str) -> dict[str, Any]:
+    """aiokafka consumer keyword arguments of the tools: the cluster at ``bootstrap``, read with the Kafka security
+    settings, in no consumer group and committing nothing (a tool reads; it never moves a group's offsets)."""
+    return {"bootstrap_servers": bootstrap, "group_id": None, "enable_auto_commit": False,
+            **security_options(settings)}
+
+
 def security_options(settings: Settings) -> dict[str, Any]:
     """aiokafka keyword arguments for the cluster's TLS and SASL settings (none for PLAINTEXT)."""
     protocol = settings.kafka_security_protocol

@@ -1,33 +1,73 @@
-"""``venus send`` and ``venus tail`` against a live Venus and broker, as a user runs them."""
+"""The operator tools (send, tail, and the Kafka settings of trace-logs and canary) as a user runs them."""
 
 from __future__ import annotations
 
-import re
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 
 import orjson
+import pytest
+import trustme
 
+from tests.conftest import StartVenus
 from tests.process_helpers import run_command
 from venus_grpc import Venus
+from venus_grpc.ingest.keys import key_entry, new_key
 from venus_grpc.tools.devbroker import EmbeddedBroker
 
 
-async def _venus_command(*args: str) -> tuple[int, str]:
-    done = await run_command([sys.executable, "-m", "venus_grpc", *args], timeout_s=60)
+async def _venus_command(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str]:
+    done = await run_command([sys.executable, "-m", "venus_grpc", *args], timeout_s=60, env=env)
     return done.returncode, done.stdout + done.stderr
+
+
+@dataclass(frozen=True)
+class Secured:
+    """A Venus serving TLS and requiring API keys, and the files a user of `venus send` holds for it."""
+
+    target: str
+    ca_path: Path  # the CA that signed Venus's certificate
+    key_path: Path  # a file holding a key for demo-app, the app `venus send` writes as
+    key: str
+    files: Path  # where a test may write more (client certificates)
+    ca: trustme.CA
+
+
+async def _secured_venus(start: StartVenus, category: str, files: Path, *, mtls: bool = False) -> Secured:
+    ca = trustme.CA()
+    leaf = ca.issue_cert("127.0.0.1")
+    leaf.private_key_pem.write_to_path(str(files / "tls.key"))
+    leaf.cert_chain_pems[0].write_to_path(str(files / "tls.crt"))
+    ca.cert_pem.write_to_path(str(files / "ca.pem"))
+    key = new_key()
+    (files / "keys.toml").write_text(key_entry("operator", key, ["demo-app"], [category]))
+    (files / "send.key").write_text(key + "\n")
+    venus = await start(tls_cert_path=str(files / "tls.crt"), tls_key_path=str(files / "tls.key"),
+                        api_keys_path=str(files / "keys.toml"),
+                        tls_client_ca_path=str(files / "ca.pem") if mtls else "")
+    return Secured(f"127.0.0.1:{venus.port}", files / "ca.pem", files / "send.key", key, files, ca)
+
+
+@pytest.fixture
+async def secured(start: StartVenus, category: str, tmp_path: Path) -> Secured:
+    """Venus with TLS and API keys on, as a production deployment runs it."""
+    return await _secured_venus(start, category, tmp_path)
 
 
 async def test_send_then_tail_shows_the_published_events(
     venus: Venus, broker: EmbeddedBroker, category: str
 ) -> None:
-    """`venus send` reports every event OK and `venus tail` prints them with their trace headers."""
+    """`venus send` reports every event OK and `venus tail` prints them with their trace headers (Kafka PLAINTEXT)."""
     code, out = await _venus_command("send", "--target", f"127.0.0.1:{venus.port}", "--category", category,
                                      "--events", "3", "--batches", "2")
     assert code == 0, out
     assert "6 events OK, 0 not OK" in out
 
     code, out = await _venus_command("tail", category, "--bootstrap", broker.bootstrap, "--from-beginning",
-                                     "--max-messages", "4", "--timeout-s", "10")
+                                     "--max-messages", "4", "--timeout-s", "10",
+                                     "--kafka-security-protocol", "PLAINTEXT")
     assert code == 0, out
     lines = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert len(lines) == 4
@@ -37,34 +77,95 @@ async def test_send_then_tail_shows_the_published_events(
         assert line["value"]["geo"]["country_code"] == "GB"
 
 
-async def test_tail_at_a_partition_and_offset_prints_the_message_send_reported(
-    venus: Venus, broker: EmbeddedBroker, category: str
+async def test_send_reaches_a_venus_behind_tls_with_a_key_file(secured: Secured, category: str) -> None:
+    """With --ca-path and --api-key-path, `venus send` uploads to a TLS, key-protected Venus and reports OK."""
+    code, out = await _venus_command("send", "--target", secured.target, "--category", category, "--events", "3",
+                                     "--ca-path", str(secured.ca_path), "--api-key-path", str(secured.key_path))
+    assert code == 0, out
+    assert "3 events OK, 0 not OK" in out
+
+
+async def test_send_reads_the_api_key_from_venus_api_key(secured: Secured, category: str) -> None:
+    """Without --api-key-path, `venus send` sends the key in the VENUS_API_KEY environment variable."""
+    code, out = await _venus_command("send", "--target", secured.target, "--category", category, "--events", "2",
+                                     "--ca-path", str(secured.ca_path), env={"VENUS_API_KEY": secured.key})
+    assert code == 0, out
+    assert "2 events OK, 0 not OK" in out
+
+
+async def test_send_presents_a_client_certificate_for_mtls(start: StartVenus, category: str,
+                                                           tmp_path: Path) -> None:
+    """With --client-cert-path and --client-key-path, `venus send` passes a Venus that requires mTLS."""
+    secured = await _secured_venus(start, category, tmp_path, mtls=True)
+    client = secured.ca.issue_cert("operator@example.com")
+    client.cert_chain_pems[0].write_to_path(str(tmp_path / "client.crt"))
+    client.private_key_pem.write_to_path(str(tmp_path / "client.key"))
+    code, out = await _venus_command("send", "--target", secured.target, "--category", category,
+                                     "--ca-path", str(secured.ca_path), "--api-key-path", str(secured.key_path),
+                                     "--client-cert-path", str(tmp_path / "client.crt"),
+                                     "--client-key-path", str(tmp_path / "client.key"))
+    assert code == 0, out
+    assert "5 events OK, 0 not OK" in out
+
+
+async def test_send_without_the_ca_fails_and_says_to_pass_it(secured: Secured, category: str) -> None:
+    """Plaintext to a TLS port: `venus send` exits 1 and tells the user to pass the CA with --ca-path."""
+    code, out = await _venus_command("send", "--target", secured.target, "--category", category,
+                                     "--api-key-path", str(secured.key_path), "--timeout-s", "5")
+    assert code == 1, out
+    assert "UNAVAILABLE" in out
+    assert "--ca-path" in out
+
+
+async def test_send_without_a_key_fails_and_says_how_to_give_one(secured: Secured, category: str) -> None:
+    """No key for a key-protected Venus: `venus send` exits 1 naming --api-key-path and VENUS_API_KEY."""
+    code, out = await _venus_command("send", "--target", secured.target, "--category", category,
+                                     "--ca-path", str(secured.ca_path))
+    assert code == 1, out
+    assert "UNAUTHENTICATED" in out
+    assert "--api-key-path" in out and "VENUS_API_KEY" in out
+
+
+async def test_send_with_a_missing_key_file_names_the_flag(secured: Secured, category: str) -> None:
+    """A key file that does not exist stops `venus send` before any call, naming the flag and the path."""
+    missing = secured.files / "no-such.key"
+    code, out = await _venus_command("send", "--target", secured.target, "--category", category,
+                                     "--ca-path", str(secured.ca_path), "--api-key-path", str(missing))
+    assert code == 2, out
+    assert f"--api-key-path={str(missing)!r}" in out
+    assert "Traceback" not in out
+
+
+@pytest.mark.parametrize("tool", ["tail", "trace-logs", "canary"])
+async def test_kafka_tools_take_serves_kafka_security_flags(
+    tool: str, venus: Venus, broker: EmbeddedBroker, category: str
 ) -> None:
-    """`venus tail --partition P --offset O` prints, with headers, exactly the event `venus send` said went there."""
-    code, out = await _venus_command("send", "--target", f"127.0.0.1:{venus.port}", "--category", category,
-                                     "--events", "3", "--batches", "1")
-    assert code == 0, out
-    places = re.findall(r"backend_id=(\S+) at \S+ partition (\d+) offset (\d+)", out)
-    assert len(places) == 3, out
-    backend_id, partition, offset = places[-1]  # the third event: past offset 0 of its partition
+    """Given serve's SASL flags (the password in its variable), each tool logs in to Kafka with SASL.
 
-    code, out = await _venus_command("tail", category, "--bootstrap", broker.bootstrap,
-                                     "--partition", partition, "--offset", offset)
-    assert code == 0, out
-    [line] = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
-    assert (line["partition"], line["offset"]) == (int(partition), int(offset)) and int(offset) >= 2
-    assert line["value"]["backend_id"] == backend_id
-    assert line["headers"]["traceparent"].startswith("00-")
+    Tansu, the broker of the tests, has no SASL (nor TLS): it refuses the mechanism, and that refusal in the
+    tool's output shows the settings reached its consumer. Reading Kafka for real is tested in PLAINTEXT only.
+    """
+    target, bootstrap = f"127.0.0.1:{venus.port}", broker.bootstrap
+    argv = {
+        "tail": ["tail", category, "--bootstrap", bootstrap, "--timeout-s", "5"],
+        "trace-logs": ["trace-logs", "5b8efff798038103d269b633813fc60c", "--bootstrap", bootstrap, "--timeout-s", "10"],
+        "canary": ["canary", "--target", target, "--bootstrap", bootstrap, "--category", category,
+                   "--metrics-host", "127.0.0.1", "--metrics-port", "0", "--duration-s", "10"],
+    }[tool]
+    code, out = await _venus_command(*argv, "--kafka-security-protocol", "SASL_PLAINTEXT",
+                                     "--kafka-sasl-mechanism", "SCRAM-SHA-256", "--kafka-sasl-username", "operator",
+                                     env={"VENUS_KAFKA_SASL_PASSWORD": "pw"})
+    assert code != 0, out
+    assert "UnsupportedSaslMechanism" in out
 
 
-async def test_tail_at_an_offset_with_no_message_says_so(venus: Venus, broker: EmbeddedBroker, category: str) -> None:
-    """Asking for an offset past the end of a partition exits 1 naming it, rather than printing another message."""
-    code, out = await _venus_command("send", "--target", f"127.0.0.1:{venus.port}", "--category", category,
-                                     "--events", "1", "--batches", "1")
-    assert code == 0, out
-    [partition] = re.findall(r" partition (\d+) offset", out)
+async def test_tail_reads_kafka_settings_from_serves_variables(broker: EmbeddedBroker, category: str) -> None:
+    """With no flags, `venus tail` reads the cluster and its SASL settings from the VENUS_KAFKA_* variables.
 
-    code, out = await _venus_command("tail", category, "--bootstrap", broker.bootstrap, "--partition", partition,
-                                     "--offset", "1000", "--timeout-s", "2")
-    assert code == 1
-    assert f"no message at offset 1000 of to_analyzer__0.{category} partition {partition}" in out
+    Tansu has no SASL: its refusal shows the settings were used (see the test above).
+    """
+    code, out = await _venus_command("tail", category, "--timeout-s", "5", env={
+        "VENUS_KAFKA_BOOTSTRAP": broker.bootstrap, "VENUS_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "VENUS_KAFKA_SASL_USERNAME": "operator", "VENUS_KAFKA_SASL_PASSWORD": "pw"})
+    assert code != 0, out
+    assert "UnsupportedSaslMechanism" in out

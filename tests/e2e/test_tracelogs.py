@@ -14,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from venus_grpc.settings import Settings
 from venus_grpc.tools.devbroker import EmbeddedBroker
 from venus_grpc.tools.tracelogs import trace_logs
 
@@ -101,7 +102,7 @@ async def published(broker: EmbeddedBroker, category: str) -> Published:
 async def _run(published: Published, trace_id: str) -> tuple[int, dict[str, list[str]], str]:
     """Exit code, output sections, and all output (for assertion messages) of ``trace_logs``."""
     out, progress = io.StringIO(), io.StringIO()
-    code = await trace_logs(published.bootstrap, trace_id, logs_topic=published.logs_topic,
+    code = await trace_logs(published.bootstrap, trace_id, settings=Settings(), logs_topic=published.logs_topic,
                             events_topic_prefix=published.events_prefix, timeout_s=30, out=out, progress=progress)
     return code, _sections(out.getvalue()), out.getvalue() + progress.getvalue()
 
@@ -144,6 +145,6 @@ async def test_unknown_trace_finds_nothing(published: Published) -> None:
 async def test_malformed_trace_id_is_refused(trace_id: str) -> None:
     """Anything but 32 hex digits (not all zero) exits 2 with a message, before touching Kafka."""
     out, progress = io.StringIO(), io.StringIO()
-    assert await trace_logs("127.0.0.1:1", trace_id, out=out, progress=progress) == 2
+    assert await trace_logs("127.0.0.1:1", trace_id, settings=Settings(), out=out, progress=progress) == 2
     assert "not a trace id" in progress.getvalue()
     assert out.getvalue() == ""

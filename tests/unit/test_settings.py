@@ -15,7 +15,7 @@ import trustme
 from scripts import gen_chart, gen_settings_docs
 from venus_grpc._settings_fields import Section, setting, specs_of
 from venus_grpc.cli import main
-from venus_grpc.kafka_clients import security_options
+from venus_grpc.kafka_clients import consumer_options, security_options
 from venus_grpc.server.transport import server_options
 from venus_grpc.settings import SPECS, Settings, SettingsError, Spec, load_settings
 
@@ -195,6 +195,25 @@ def test_kafka_security_settings_become_producer_options(tmp_path: Path) -> None
         "sasl_plain_username": "venus", "sasl_plain_password": "pw"}
     assert isinstance(options["ssl_context"], ssl.SSLContext)
     assert security_options(load_settings(environ={})) == {"security_protocol": "PLAINTEXT"}
+
+
+def test_tool_consumers_get_the_kafka_security_settings(tmp_path: Path) -> None:
+    """The consumer of `venus tail`, `trace-logs` and `canary` gets SASL over TLS as Venus's producer does.
+
+    Tansu, the broker of the tests, has no SASL or TLS listener: the e2e tests read Kafka in PLAINTEXT only.
+    """
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "kafka-ca.pem"))
+    options = consumer_options(load_settings(environ={
+        "VENUS_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "VENUS_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+        "VENUS_KAFKA_SASL_USERNAME": "operator", "VENUS_KAFKA_SASL_PASSWORD": "pw",
+        "VENUS_KAFKA_SSL_CA_PATH": str(tmp_path / "kafka-ca.pem"),
+    }), "kafka-1.example:9093")
+    assert {k: v for k, v in options.items() if k != "ssl_context"} == {
+        "bootstrap_servers": "kafka-1.example:9093", "group_id": None, "enable_auto_commit": False,
+        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-256",
+        "sasl_plain_username": "operator", "sasl_plain_password": "pw"}
+    assert isinstance(options["ssl_context"], ssl.SSLContext)
 
 
 def test_server_options_carry_the_connection_limits() -> None:

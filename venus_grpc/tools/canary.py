@@ -12,20 +12,18 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-import grpc
 import orjson
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import start_http_server
 
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.kafka_clients import security_options, stop_within
+from venus_grpc.kafka_clients import consumer_options, stop_within
 from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
-from venus_grpc.tools.ledger import Kind, Ledger, Load, send_batch
-from venus_grpc.tools.tls import aio_channel, channel_credentials
+from venus_grpc.tools.ledger import Kind, Ledger, Load, Outcome, send_batch
+from venus_grpc.tools.tls import Endpoint
 
 CANARY_ATTRIBUTE = "venus.canary"
 log = structlog.get_logger(__name__)
@@ -35,7 +33,7 @@ log = structlog.get_logger(__name__)
 class CanaryConfig:
     """Where to send, where to read back, and how often."""
 
-    target: str
+    venus: Endpoint  # where Venus listens, and how to reach it (TLS, mTLS, API key)
     bootstrap: str
     category: str = "VENUS_CANARY"
     topic_template: str = "to_analyzer__0.{category}"
@@ -44,21 +42,7 @@ class CanaryConfig:
     deadline_s: float = 5.0
     metrics_host: str = "0.0.0.0"  # scraped from outside the pod
     metrics_port: int = 9465
-    ca_path: str = ""  # TLS: the CA that signed Venus's certificate; empty: plaintext
-    client_cert_path: str = ""  # mTLS: the canary's certificate chain ...
-    client_key_path: str = ""  # ... and its key
-    api_key_path: str = ""  # a file holding the canary's API key (a mounted Secret)
     kafka_settings: Settings = field(default_factory=Settings)  # the Kafka security settings for reading back
-
-    def channel(self) -> grpc.aio.Channel:
-        """A channel to Venus: plaintext, TLS or mTLS."""
-        return aio_channel(self.target, channel_credentials(self.ca_path, self.client_cert_path, self.client_key_path))
-
-    def call_metadata(self) -> tuple[tuple[str, str], ...]:
-        """The API key as call metadata, read once from its file."""
-        if not self.api_key_path:
-            return ()
-        return (("authorization", "Bearer " + Path(self.api_key_path).read_text().strip()),)
 
 
 class Canary:
@@ -66,12 +50,13 @@ class Canary:
 
     def __init__(self, config: CanaryConfig) -> None:
         self.config = config
-        self.load = Load(config.target, config.category, batch=1, deadline_s=config.deadline_s,
-                         app_id="venus-canary", attributes={CANARY_ATTRIBUTE: "1"}, metadata=config.call_metadata())
-        self.ledger = Ledger()
+        self.load = Load(config.venus.target, config.category, batch=1, deadline_s=config.deadline_s,
+                         app_id="venus-canary", attributes={CANARY_ATTRIBUTE: "1"}, metadata=config.venus.metadata())
         self.metrics_port = 0
-        self._sent_at: dict[str, float] = {}  # acknowledged, not yet seen: id → when it was sent
-        self._seen: set[str] = set()
+        # Nothing is kept per event beyond these, so memory stays flat however long the canary runs:
+        self._sending: str | None = None  # the event whose call is under way
+        self._seen_while_sending: float | None = None  # when the reader saw it before its answer came
+        self._sent_at: dict[str, float] = {}  # acknowledged, not read back or counted missing yet: id → sent at
         self._server: object = None
 
     def start(self) -> int:
@@ -92,10 +77,10 @@ class Canary:
         """Send one event per ``interval_s`` and read them back, for ``duration_s`` (0: until cancelled)."""
         topic = self.config.topic_template.format(category=self.config.category)
         stop_at = time.monotonic() + duration_s if duration_s > 0 else float("inf")
-        async with self.config.channel() as channel:
+        async with self.config.venus.channel() as channel:
             stub = pb_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
             seq = 0
-            while await send_batch(stub, self.load, [f"{self.load.run_id}-first"], self.ledger) is not None:
+            while (await _send(stub, self.load, f"{self.load.run_id}-first")).kind is not Kind.OK:
                 await asyncio.sleep(self.config.interval_s)  # until the topic exists and Venus answers
             consumer = await _tail(self.config.bootstrap, topic, self.config.kafka_settings)
             reader = asyncio.create_task(self._read(consumer))
@@ -113,13 +98,16 @@ class Canary:
 
     async def _send_one(self, stub: pb_grpc.IngestServiceStub, event_id: str) -> None:
         sent_at = time.monotonic()
-        await send_batch(stub, self.load, [event_id], self.ledger)
-        outcome = self.ledger.outcomes[event_id]
+        self._sending, self._seen_while_sending = event_id, None
+        outcome = await _send(stub, self.load, event_id)
+        self._sending = None
         metrics.CANARY_EVENTS.labels(outcome.kind.value).inc()
-        if outcome.kind is Kind.OK and event_id not in self._seen:
-            self._sent_at[event_id] = sent_at
-        elif outcome.kind is not Kind.OK:
+        if outcome.kind is not Kind.OK:
             log.warning("canary event not acknowledged", id=event_id, outcome=outcome.detail)
+        elif self._seen_while_sending is not None:
+            self._visible(self._seen_while_sending - sent_at)
+        else:
+            self._sent_at[event_id] = sent_at
 
     async def _read(self, consumer: AIOKafkaConsumer) -> None:
         prefix = self.load.run_id + "-"
@@ -131,30 +119,48 @@ class Canary:
                         self._saw(event_id)
 
     def _saw(self, event_id: str) -> None:
-        self._seen.add(event_id)
-        sent_at = self._sent_at.pop(event_id, None)
+        if event_id == self._sending:
+            self._seen_while_sending = time.monotonic()  # judged when its answer comes
+            return
+        sent_at = self._sent_at.pop(event_id, None)  # None: a copy, or counted missing already
         if sent_at is not None:
-            metrics.CANARY_VISIBLE_SECONDS.observe(time.monotonic() - sent_at)
-            metrics.CANARY_LAST_SUCCESS.set(time.time())
+            self._visible(time.monotonic() - sent_at)
+
+    def _visible(self, seconds: float) -> None:
+        metrics.CANARY_VISIBLE_SECONDS.observe(seconds)
+        metrics.CANARY_LAST_SUCCESS.set(time.time())
 
     def _count_missing(self) -> None:
         overdue = time.monotonic() - self.config.missing_after_s
-        for event_id in [i for i, at in self._sent_at.items() if at < overdue]:
+        # Oldest first (events are added in the order they were sent): stop at the first one not overdue.
+        while self._sent_at:
+            event_id, sent_at = next(iter(self._sent_at.items()))
+            if sent_at >= overdue:
+                return
             del self._sent_at[event_id]
             metrics.CANARY_MISSING.inc()
             log.error("acknowledged canary event not in Kafka", id=event_id,
                       missing_after_s=self.config.missing_after_s)
 
 
+async def _send(stub: pb_grpc.IngestServiceStub, load: Load, event_id: str) -> Outcome:
+    """Send one event and return its outcome, recorded in a ledger of its own that is dropped right after."""
+    ledger = Ledger()
+    await send_batch(stub, load, [event_id], ledger)
+    return ledger.outcomes[event_id]
+
+
 async def _tail(bootstrap: str, topic: str, settings: Settings) -> AIOKafkaConsumer:
     """A consumer at the current end of every partition of ``topic``."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="latest", **security_options(settings))
-    await consumer.start()
-    partitions = consumer.partitions_for_topic(topic) or set()
-    if not partitions:
-        await consumer.stop()
-        raise RuntimeError(f"topic {topic} has no partitions on {bootstrap}")
+    consumer = AIOKafkaConsumer(**consumer_options(settings, bootstrap), auto_offset_reset="latest")
+    try:
+        await consumer.start()
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            raise RuntimeError(f"topic {topic} has no partitions on {bootstrap}")
+    except BaseException:
+        await stop_within(consumer, 10)
+        raise
     tps = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(tps)
     await consumer.seek_to_end(*tps)
@@ -176,7 +182,7 @@ async def canary(config: CanaryConfig, *, duration_s: float = 0.0) -> int:
     """``venus canary``: run until interrupted (or for ``duration_s``)."""
     runner = Canary(config)
     port = runner.start()
-    print(f"venus canary: {config.target} → Kafka {config.bootstrap}, metrics on :{port}/metrics", flush=True)
+    print(f"venus canary: {config.venus.target} → Kafka {config.bootstrap}, metrics on :{port}/metrics", flush=True)
     try:
         await runner.run(duration_s=duration_s)
     finally:

@@ -16,8 +16,18 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
-from venus_grpc.kafka_clients import stop_within
+from venus_grpc.kafka_clients import consumer_options, stop_within
+from venus_grpc.settings import Settings
 from venus_grpc.tools.stats import percentile
+from venus_grpc.tools.tls import API_KEY_ENV, Endpoint
+
+# What to do about a failed call, printed once after the failures: the status alone rarely says it.
+_HINTS = {
+    grpc.StatusCode.UNAVAILABLE: "no answer: check --target; if Venus serves TLS, pass the CA of its certificate "
+                                 "with --ca-path (and --client-cert-path/--client-key-path for mTLS)",
+    grpc.StatusCode.UNAUTHENTICATED: f"Venus wants an API key: give a file holding it with --api-key-path, or set "
+                                     f"{API_KEY_ENV}",
+}
 
 
 def sample_request(*, app_id: str, category: str, events: int, ip: str = "") -> pb.UploadEventsRequest:
@@ -35,13 +45,14 @@ def sample_request(*, app_id: str, category: str, events: int, ip: str = "") -> 
     )
 
 
-async def send(target: str, *, app_id: str, category: str, events: int, batches: int, concurrency: int,
+async def send(venus: Endpoint, *, app_id: str, category: str, events: int, batches: int, concurrency: int,
                ip: str, timeout_s: float) -> int:
     """Send ``batches`` batches with at most ``concurrency`` in flight; print results and events/s."""
     requests = [sample_request(app_id=app_id, category=category, events=events, ip=ip) for _ in range(batches)]
     ok = failed = 0
     latencies: list[float] = []
-    async with grpc.aio.insecure_channel(target) as channel:
+    failures: set[grpc.StatusCode] = set()
+    async with venus.channel() as channel:
         stub = pb_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
         queue = iter(requests)
 
@@ -50,9 +61,10 @@ async def send(target: str, *, app_id: str, category: str, events: int, batches:
             for request in queue:
                 started = time.perf_counter()
                 try:
-                    response = await stub.UploadEvents(request, timeout=timeout_s)
+                    response = await stub.UploadEvents(request, timeout=timeout_s, metadata=venus.metadata())
                 except grpc.aio.AioRpcError as err:
                     failed += len(request.events)
+                    failures.add(err.code())
                     print(f"batch failed: {err.code().name}: {err.details()}")
                     continue
                 latencies.append(time.perf_counter() - started)
@@ -68,6 +80,8 @@ async def send(target: str, *, app_id: str, category: str, events: int, batches:
     p50, p99 = percentile(latencies, 50) * 1000, percentile(latencies, 99) * 1000
     print(f"{ok} events OK, {failed} not OK, in {elapsed:.2f} s: {ok / elapsed:,.0f} events/s; "
           f"batch latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    for code in sorted(failures & _HINTS.keys(), key=lambda c: c.name):
+        print(f"{code.name}: {_HINTS[code]}")
     return 0 if failed == 0 else 1
 
 
@@ -80,13 +94,17 @@ def _print_response(response: pb.UploadEventsResponse) -> None:
         print(line + (f" ({result.message})" if result.message else ""))
 
 
-async def tail(bootstrap: str, topic: str, *, from_beginning: bool, max_messages: int, timeout_s: float) -> int:
-    """Print messages of ``topic`` with key and headers; stop after ``max_messages`` or ``timeout_s`` idle."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=None,
+async def tail(bootstrap: str, topic: str, *, settings: Settings, from_beginning: bool, max_messages: int,
+               timeout_s: float) -> int:
+    """Print messages of ``topic`` with key and headers; stop after ``max_messages`` or ``timeout_s`` idle.
+
+    ``settings`` gives the Kafka security settings (TLS, SASL).
+    """
+    consumer = AIOKafkaConsumer(topic, **consumer_options(settings, bootstrap),
                                 auto_offset_reset="earliest" if from_beginning else "latest")
-    await consumer.start()
     seen = 0
     try:
+        await consumer.start()
         while max_messages <= 0 or seen < max_messages:
             batch = await consumer.getmany(timeout_ms=int(timeout_s * 1000))
             if not batch:
@@ -101,10 +119,10 @@ async def tail(bootstrap: str, topic: str, *, from_beginning: bool, max_messages
     return 0
 
 
-async def show(bootstrap: str, topic: str, *, partition: int, offset: int, timeout_s: float) -> int:
+async def show(bootstrap: str, topic: str, *, settings: Settings, partition: int, offset: int,
+               timeout_s: float) -> int:
     """Print the one message at ``offset`` of ``topic``'s ``partition``, as :func:`tail` does; 1 if there is none."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="none")
+    consumer = AIOKafkaConsumer(**consumer_options(settings, bootstrap), auto_offset_reset="none")
     await consumer.start()
     where = TopicPartition(topic, partition)
     try:

@@ -22,7 +22,8 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 from aiokafka.partitioner import DefaultPartitioner
 
-from venus_grpc.kafka_clients import stop_within
+from venus_grpc.kafka_clients import consumer_options, stop_within
+from venus_grpc.settings import Settings
 
 T = TypeVar("T")
 
@@ -43,10 +44,12 @@ class _Scan:
     complete: bool = False
 
 
-async def trace_logs(bootstrap: str, trace_id: str, *, logs_topic: str = "venus_logs",
+async def trace_logs(bootstrap: str, trace_id: str, *, settings: Settings, logs_topic: str = "venus_logs",
                      events_topic_prefix: str = "to_analyzer__0.", since_s: float = 3600.0,
                      timeout_s: float = 30.0, out: TextIO = sys.stdout, progress: TextIO = sys.stderr) -> int:
     """Print the log lines and the events of trace ``trace_id`` from the last ``since_s`` seconds.
+
+    ``settings`` gives the Kafka security settings (TLS, SASL) of the cluster at ``bootstrap``.
 
     Exit code: 0 something found, 1 nothing found, 2 not a trace id, 3 cut short (by ``timeout_s`` or a
     Kafka error; what was found so far is printed all the same, since a partial answer still helps).
@@ -56,35 +59,16 @@ async def trace_logs(bootstrap: str, trace_id: str, *, logs_topic: str = "venus_
         print(f"not a trace id: {trace_id!r} (want 32 hex digits, not all zero: the second field of a "
               "traceparent 00-<trace id>-<span id>-<flags>)", file=progress)
         return 2
-    deadline = time.monotonic() + timeout_s
     since_ms = int((time.time() - since_s) * 1000)
-    key = trace.encode("ascii")
-    logs = _Scan(f"topic {logs_topic} (absent)")
-    events = _Scan(f"0 topics {events_topic_prefix}*")
-    cut_short = f"timed out after {timeout_s:g} s"
+    logs, events = _Scan(f"topic {logs_topic} (absent)"), _Scan(f"0 topics {events_topic_prefix}*")
     # A short fetch wait: Tansu answers a connection's requests in turn, so a fetch parked at a partition's
     # end delays the next ListOffsets or reassignment by that much.
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=100)
+    consumer = AIOKafkaConsumer(**consumer_options(settings, bootstrap), auto_offset_reset="earliest",
+                                fetch_max_wait_ms=100)
+    cut_short = f"timed out after {timeout_s:g} s"
     try:
-        await _bounded(consumer.start(), deadline)
-        topics: set[str] = await _bounded(consumer.topics(), deadline)
-        # Now, while the metadata covers every topic: assigning partitions narrows it to theirs.
-        partitions_of = {t: sorted(consumer.partitions_for_topic(t) or ()) for t in topics}
-        if logs_topic in topics:
-            # Lines are keyed by trace id, so the producer's partitioner put all of this trace's lines
-            # in one partition: reading only it is what makes this fast on a big log topic.
-            partition: int = DefaultPartitioner()(key, partitions_of[logs_topic], partitions_of[logs_topic])
-            logs.label = f"topic {logs_topic} partition {partition}"
-            starts = await _starts(consumer, [TopicPartition(logs_topic, partition)], since_ms, deadline)
-            await _scan(consumer, starts, lambda r: r.key == key, logs, deadline, progress)
-        else:
-            logs.complete = True
-        event_topics = sorted(t for t in topics if t.startswith(events_topic_prefix))
-        events.label = f"{len(event_topics)} topic(s) {events_topic_prefix}*"
-        tps = [TopicPartition(t, p) for t in event_topics for p in partitions_of[t]]
-        starts = await _starts(consumer, tps, since_ms, deadline)
-        await _scan(consumer, starts, lambda r: _trace_of(r) == trace, events, deadline, progress)
+        await _search(consumer, trace, logs_topic, events_topic_prefix, since_ms, (logs, events),
+                      deadline=time.monotonic() + timeout_s, progress=progress)
     except TimeoutError:
         pass
     except KafkaError as err:
@@ -94,7 +78,36 @@ async def trace_logs(bootstrap: str, trace_id: str, *, logs_topic: str = "venus_
             await stop_within(consumer, STOP_S)
         except (TimeoutError, KafkaError):
             print("the Kafka consumer did not stop cleanly", file=progress)
+    return _report(trace, logs, events, cut_short, since_ms, out, progress)
 
+
+async def _search(consumer: AIOKafkaConsumer, trace: str, logs_topic: str, events_topic_prefix: str, since_ms: int,
+                  found: tuple[_Scan, _Scan], *, deadline: float, progress: TextIO) -> None:
+    """Scan the trace's partition of the logs topic, then every events topic, into ``found``."""
+    logs, events = found
+    key = trace.encode("ascii")
+    await _bounded(consumer.start(), deadline)
+    topics: set[str] = await _bounded(consumer.topics(), deadline)
+    # Now, while the metadata covers every topic: assigning partitions narrows it to theirs.
+    partitions_of = {t: sorted(consumer.partitions_for_topic(t) or ()) for t in topics}
+    if logs_topic in topics:
+        # Lines are keyed by trace id, so the producer's partitioner put all of this trace's lines
+        # in one partition: reading only it is what makes this fast on a big log topic.
+        partition: int = DefaultPartitioner()(key, partitions_of[logs_topic], partitions_of[logs_topic])
+        logs.label = f"topic {logs_topic} partition {partition}"
+        starts = await _starts(consumer, [TopicPartition(logs_topic, partition)], since_ms, deadline)
+        await _scan(consumer, starts, lambda r: r.key == key, logs, deadline, progress)
+    else:
+        logs.complete = True
+    event_topics = sorted(t for t in topics if t.startswith(events_topic_prefix))
+    events.label = f"{len(event_topics)} topic(s) {events_topic_prefix}*"
+    tps = [TopicPartition(t, p) for t in event_topics for p in partitions_of[t]]
+    starts = await _starts(consumer, tps, since_ms, deadline)
+    await _scan(consumer, starts, lambda r: _trace_of(r) == trace, events, deadline, progress)
+
+
+def _report(trace: str, logs: _Scan, events: _Scan, cut_short: str, since_ms: int, out: TextIO,
+            progress: TextIO) -> int:
     _print_logs(trace, logs.kept, out)
     _print_events(trace, events.kept, out)
     if not (logs.complete and events.complete):
