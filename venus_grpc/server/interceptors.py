@@ -31,7 +31,7 @@ from venus_grpc.ingest.keys import Grant, KeyFile, authenticate
 from venus_grpc.ingest.outcomes import Fate
 from venus_grpc.ingest.scope import REQUEST_ID_HEADER, pick_request_id, request_scope
 from venus_grpc.obs import metrics
-from venus_grpc.server.abort import abort
+from venus_grpc.server.refuse import refuse
 from venus_grpc.settings import SERVICE_NAME
 
 Behavior = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
@@ -76,12 +76,15 @@ class _Call:
     def unary(self, behavior: Behavior) -> Behavior:
         async def read_then_call(requests: Any, context: grpc.aio.ServicerContext) -> Any:
             if not self.scoped:
-                return await behavior(await self._read(context), context)
+                request = await self._read(context)
+                return None if request is None else await behavior(request, context)
             request_id = pick_request_id(self.header_id)
             with request_scope(request_id, grant=self.grant):
                 context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
-                await self._refuse_if_refused(context)
-                return await behavior(await self._read(context), context)
+                if self.refusal is not None:
+                    return self._refuse(context, self.refusal)
+                request = await self._read(context)
+                return None if request is None else await behavior(request, context)
 
         return read_then_call
 
@@ -90,33 +93,32 @@ class _Call:
             request_id = pick_request_id(self.header_id)
             with request_scope(request_id, grant=self.grant):
                 await context.send_initial_metadata(((REQUEST_ID_HEADER, request_id),))
-                await self._refuse_if_refused(context)
+                if self.refusal is not None:
+                    self._refuse(context, self.refusal)
+                    return
                 async for response in behavior(requests, context):
                     yield response
 
         return call
 
-    async def _refuse_if_refused(self, context: grpc.aio.ServicerContext) -> None:
-        if self.refusal is not None:
-            await self._refuse(context, self.refusal)
-
     async def _read(self, context: grpc.aio.ServicerContext) -> Any:
+        """The call's one request message, or None once the call was refused for not sending it."""
         try:
             async with asyncio.timeout(self.read_timeout_s):
                 request = await context.read()
         except TimeoutError:
             metrics.REQUEST_READ_TIMEOUTS.inc()
-            await self._refuse(context, RequestError(
+            return self._refuse(context, RequestError(
                 Reason.READ_TIMEOUT,
                 f"the request message did not arrive within {self.read_timeout_s:g} s of the call's headers"))
         if request is grpc.aio.EOF:
-            await self._refuse(context, RequestError(Reason.NO_REQUEST, "the call ended without a request message"))
+            return self._refuse(context, RequestError(Reason.NO_REQUEST, "the call ended without a request message"))
         return request
 
-    async def _refuse(self, context: grpc.aio.ServicerContext, error: RequestError) -> None:
+    def _refuse(self, context: grpc.aio.ServicerContext, error: RequestError) -> None:
         if self.scoped:
             Fate().refused(error)
-        await abort(context, error)
+        refuse(context, error)
 
 
 def _wrap_rpc_behavior(handler: grpc.RpcMethodHandler, call: _Call) -> grpc.RpcMethodHandler:

@@ -11,8 +11,8 @@ from venus_grpc.ingest.admission import Admission, Caller
 from venus_grpc.ingest.checks import MalformedRequest, request_parser
 from venus_grpc.ingest.errors import RequestError
 from venus_grpc.ingest.scope import current_grant
-from venus_grpc.server.abort import abort
 from venus_grpc.server.client_address import client_ip
+from venus_grpc.server.refuse import refuse
 from venus_grpc.server.stream import StreamItem, serve_stream
 from venus_grpc.settings import SERVICE_NAME
 
@@ -25,13 +25,14 @@ class IngestServicer:
         self._trusted_proxies = admission.settings.trusted_proxies
 
     async def upload_events(self, request: pb.UploadEventsRequest | MalformedRequest,
-                            context: grpc.aio.ServicerContext) -> pb.UploadEventsResponse:
-        """The UploadEvents RPC."""
+                            context: grpc.aio.ServicerContext) -> pb.UploadEventsResponse | None:
+        """The UploadEvents RPC: the answer, or None once the call's status says why the batch was refused."""
         with self._admission.call():
             try:
                 return await self._admission.upload(request, self.caller(context))
             except RequestError as error:
-                await abort(context, error)
+                refuse(context, error)
+                return None
 
     def stream_events(self, requests: AsyncIterator[StreamItem],
                       context: grpc.aio.ServicerContext) -> AsyncIterator[pb.StreamEventsResponse]:

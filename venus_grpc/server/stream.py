@@ -2,9 +2,10 @@
 
 A reader takes batches off the stream while fewer than ``max_batches_in_flight_per_stream`` are
 being processed or waiting for their answer to be written (so a fast sender, or one that does not read
-its answers, is slowed by HTTP/2 flow control, not by our memory); each batch is answered as soon as
-it is done, carrying its sequence number. Shutdown stops the reader: the
-batches already taken are answered, then the stream ends with UNAVAILABLE.
+its answers, is slowed by HTTP/2 flow control, not by our memory: a slot comes back once its answer is
+written, not when it is ready); each batch is answered as soon as it is done, carrying its sequence
+number. Shutdown stops the reader: the batches already taken are answered, then the stream ends with
+UNAVAILABLE.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from venus_grpc.ingest.checks import MalformedRequest
 from venus_grpc.ingest.errors import Reason, RequestError, rejection_of
 from venus_grpc.ingest.outcomes import Fate
 from venus_grpc.ingest.scope import current_request_id, request_scope
-from venus_grpc.server.abort import abort
+from venus_grpc.server.refuse import refuse
 
 StreamItem = pb.StreamEventsRequest | MalformedRequest
 CallerOf = Callable[[grpc.aio.ServicerContext], Caller]
@@ -31,7 +32,8 @@ async def serve_stream(admission: Admission, caller_of: CallerOf, requests: Asyn
     """Yield one response per batch, in the order they finish."""
     with admission.call():
         if admission.draining:
-            await _refuse_stream(context)
+            _refuse_stream(context)
+            return
         window = asyncio.Semaphore(admission.settings.max_batches_in_flight_per_stream)
         answers: asyncio.Queue[pb.StreamEventsResponse | None] = asyncio.Queue()
         running: set[asyncio.Task[None]] = set()
@@ -57,15 +59,13 @@ async def serve_stream(admission: Admission, caller_of: CallerOf, requests: Asyn
         try:
             while (response := await answers.get()) is not None:
                 yield response
-                # The slot comes back once the answer is written: a client that reads no answers holds the
-                # write, so Venus stops taking its batches and HTTP/2 flow control holds the client back.
-                window.release()
+                window.release()  # once written: a client reading no answers stops being read (module doc)
         finally:
             reader.cancel()
             for task in list(running):
                 task.cancel()
         if reader.cancelled() and admission.draining:
-            await abort(context, _shutting_down())
+            refuse(context, _shutting_down())
 
 
 async def _answer(admission: Admission, item: StreamItem, caller: Caller, stream_id: str) -> pb.StreamEventsResponse:
@@ -84,10 +84,10 @@ async def _answer(admission: Admission, item: StreamItem, caller: Caller, stream
             return pb.StreamEventsResponse(sequence=item.sequence, rejection=rejection_of(error))
 
 
-async def _refuse_stream(context: grpc.aio.ServicerContext) -> None:
+def _refuse_stream(context: grpc.aio.ServicerContext) -> None:
     error = _shutting_down()
     Fate().refused(error)
-    await abort(context, error)
+    refuse(context, error)
 
 
 def _shutting_down() -> RequestError:
