@@ -45,7 +45,7 @@ class _Served:
         text = urllib.request.urlopen(url, timeout=5).read().decode()
         for family in text_string_to_metric_families(text):
             for sample in family.samples:
-                if sample.name == "venus_uploads_total" and sample.labels.get("type") == kind:
+                if sample.name == "venus_uploads_total" and sample.labels == {"type": kind, "transport": "grpc"}:
                     return sample.value
         raise AssertionError("venus_uploads_total missing from /metrics")
 

@@ -115,7 +115,7 @@ class _Call:
 
     async def _refuse(self, context: grpc.aio.ServicerContext, error: RequestError) -> None:
         if self.scoped:
-            Fate().refused(error)
+            Fate("grpc").refused(error)
         await abort(context, error)
 
 
