@@ -8,6 +8,7 @@
 - The body: a declared ``content-length`` over ``max_message_bytes`` is refused before a byte of it is read
   (connectrpc stops a body without one once past the limit), and a body still arriving
   ``request_read_timeout_s`` after the call began is refused with DEADLINE_EXCEEDED, its connection closed.
+- Headers over ``max_metadata_bytes`` get 431 (the protocol in ``server.py`` cuts off those still arriving).
 """
 
 from __future__ import annotations
@@ -48,13 +49,18 @@ class HttpApp:
         self._ready = ready
         self._origins = settings.http_cors_origins
         self._max_body_bytes = settings.max_message_bytes
+        self._max_header_bytes = settings.max_metadata_bytes
         self._read_timeout_s = settings.request_read_timeout_s or None  # 0: no limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return  # no lifespan (uvicorn runs with it off) and no websockets
         path, method = scope["path"], scope["method"]
-        if path in ("/healthz", "/readyz") and method in ("GET", "HEAD"):
+        if sum(len(name) + len(value) for name, value in scope["headers"]) > self._max_header_bytes:
+            # Headers that arrived whole; the protocol cuts off those still arriving past the limit.
+            await _reply(send, 431, _error(Code.RESOURCE_EXHAUSTED, "the request headers are larger than "
+                                           f"{self._max_header_bytes} bytes (max_metadata_bytes)"))
+        elif path in ("/healthz", "/readyz") and method in ("GET", "HEAD"):
             serving = path == "/healthz" or self._ready()
             await _reply(send, 200 if serving else 503, {"status": "SERVING" if serving else "NOT_SERVING"})
         elif not path.startswith(SERVICE_PATH):
