@@ -9,6 +9,13 @@ from typing import Any
 import grpc
 import orjson
 import pytest
+from connectrpc.client import ConnectClient
+from connectrpc.code import Code
+from connectrpc.codec import Codec
+from connectrpc.compat import google_protobuf_binary_codec, google_protobuf_json_codec
+from connectrpc.errors import ConnectError
+from connectrpc.method import IdempotencyLevel, MethodInfo, StreamType
+from connectrpc.protocol import ProtocolType
 from google.protobuf import json_format
 from google.rpc import error_details_pb2
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -30,9 +37,18 @@ from tests.process_helpers import run_command
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.ingest.keys import key_entry, new_key
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
+UPLOAD = MethodInfo(name="UploadEvents", service_name="venus.v1.IngestService", input=pb.UploadEventsRequest,
+                    output=pb.UploadEventsResponse, idempotency_level=IdempotencyLevel.UNKNOWN,
+                    stream_type=StreamType.UNARY)
+CLIENTS = [
+    pytest.param(ProtocolType.CONNECT, google_protobuf_json_codec(), id="connect-json"),
+    pytest.param(ProtocolType.CONNECT, google_protobuf_binary_codec(), id="connect-proto"),
+    pytest.param(ProtocolType.GRPC_WEB, google_protobuf_binary_codec(), id="grpc-web"),
+]
 
 
 def _event(event_id: str, **fields: Any) -> pb.Event:
@@ -116,6 +132,54 @@ async def test_a_grpc_web_upload_gets_its_answer_and_an_ok_status(web: Venus, ca
     response = pb.UploadEventsResponse.FromString(message)
     assert [r.id for r in response.results] == ["good-1", "bad", "good-2"]
     assert response.results[0].code == pb.EVENT_CODE_OK
+
+
+@pytest.mark.parametrize(("protocol", "codec"), CLIENTS)
+async def test_a_connect_client_library_uploads_and_reads_errors(
+    web: Venus, category: str, protocol: ProtocolType, codec: Codec[Any, Any]
+) -> None:
+    """connectrpc's own client (gzip-compressed requests) gets the answer, and errors with code and BadRequest."""
+    async with ConnectClient(f"http://127.0.0.1:{web.http_port}", protocol=protocol, codec=codec) as client:
+        response = await client.execute_unary(request=_request(category), method=UPLOAD,
+                                              headers={"x-request-id": "from-a-client"})
+        with pytest.raises(ConnectError) as refused:
+            await client.execute_unary(request=_request(category, []), method=UPLOAD)
+    assert [r.id for r in response.results] == ["good-1", "bad", "good-2"]
+    assert response.request_id == "from-a-client"
+    assert refused.value.code is Code.INVALID_ARGUMENT and "no events" in refused.value.message
+    assert [d.type_name for d in refused.value.details] == ["google.rpc.BadRequest"]
+    violations = error_details_pb2.BadRequest.FromString(refused.value.details[0].message_bytes).field_violations
+    assert [v.field for v in violations] == ["events"]
+
+
+async def test_a_client_deadline_too_short_to_publish_sends_nothing_to_kafka(
+    web: Venus, category: str, topic_reader: TopicReader
+) -> None:
+    """connect-timeout-ms is the call's deadline: one too short to wait for Kafka fails and publishes nothing."""
+    async with ConnectClient(f"http://127.0.0.1:{web.http_port}", codec=google_protobuf_binary_codec()) as client:
+        await client.execute_unary(request=_request(category, [_event("on-time")]), method=UPLOAD, timeout_ms=10_000)
+        with pytest.raises(ConnectError) as late:
+            await client.execute_unary(request=_request(category, [_event("late")]), method=UPLOAD, timeout_ms=45)
+    assert late.value.code in (Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED)
+    assert [m.value["event"]["id"] for m in await topic_reader.read_all(_topic(category))] == ["on-time"]
+
+
+@pytest.mark.parametrize("header", ["authorization", "x-api-key"])
+async def test_an_api_key_is_taken_from_either_header_and_checked_against_its_grant(
+    start: StartVenus, tmp_path: Any, category: str, header: str
+) -> None:
+    """With keys on, a key as Bearer or x-api-key uploads for its app; for another app it is permission_denied."""
+    key = new_key()
+    keys = tmp_path / "keys.toml"
+    keys.write_text(key_entry("web", key, ["com.example.web"], ["*"]))
+    venus = await start(http_enabled=True, api_keys_path=str(keys))
+    sent = {header: f"Bearer {key}" if header == "authorization" else key}
+    accepted = await post(venus, _request(category).SerializeToString(), headers=sent)
+    other_app = _request(category)
+    other_app.meta.app_id = "com.example.other"
+    refused = await post(venus, other_app.SerializeToString(), headers=sent)
+    assert accepted.status == 200
+    assert (refused.status, refused.json()["code"]) == (403, "permission_denied")
 
 
 def _bad(category: str, meta: dict[str, Any] | None) -> pb.UploadEventsRequest:
