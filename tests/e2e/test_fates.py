@@ -211,9 +211,12 @@ async def _http_fates(venus: Venus, action: Callable[[], Awaitable[object]]) -> 
     return _moves(before, await scrape(venus), "http")
 
 
+_HTTP_STATUS = {"invalid_argument": 400, "unauthenticated": 401, "resource_exhausted": 429, "unavailable": 503}
+
+
 async def _http_refused(venus: Venus, body: bytes, code: str, headers: dict[str, str] | None = None) -> None:
     reply = await post(venus, body, headers=headers)
-    assert reply.json()["code"] == code, reply.body
+    assert (reply.status, reply.json()["code"]) == (_HTTP_STATUS[code], code), reply.body
 
 
 @pytest.mark.parametrize(("headers", "reason", "label"), [

@@ -7,7 +7,6 @@ import ipaddress
 from typing import Any
 
 import grpc
-import orjson
 import pytest
 from connectrpc.client import ConnectClient
 from connectrpc.code import Code
@@ -34,6 +33,7 @@ from tests.http_helpers import (
 )
 from tests.kafka_helpers import TopicReader
 from tests.process_helpers import run_command
+from tests.readme_helpers import ROOT
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
@@ -224,13 +224,15 @@ async def test_other_request_errors_are_the_same_as_over_grpc(
 
 
 async def test_bytes_that_are_not_a_request_are_invalid_argument(web: Venus) -> None:
-    """Undecodable protobuf, and JSON with a misspelt field, are invalid_argument saying what is wrong."""
+    """Undecodable protobuf, and JSON with a misspelt field or enum name, are invalid_argument naming the problem."""
     garbage = await post(web, b"\xff\xff\xff\xff")
     typo = await post(web, b'{"meta": {"app_id": "a", "category": "C"}, "evnts": []}', JSON)
+    enum = await post(web, b'{"meta": {"app_id": "a", "category": "C", "platform": "PLATFORM_NOPE"}}', JSON)
     assert (garbage.status, garbage.json()["code"]) == (400, "invalid_argument")
     assert "not a valid venus.v1.UploadEventsRequest" in garbage.json()["message"]
-    assert (typo.status, typo.json()["code"]) == (400, "invalid_argument")
-    assert "evnts" in typo.json()["message"]
+    for reply, named in ((typo, "evnts"), (enum, "PLATFORM_NOPE")):
+        assert (reply.status, reply.json()["code"]) == (400, "invalid_argument")
+        assert named in reply.json()["message"]
 
 
 async def test_a_grpc_web_error_carries_the_grpc_status_and_details(web: Venus, category: str) -> None:
@@ -325,6 +327,14 @@ async def test_a_cors_preflight_or_call_from_another_origin_is_refused(start: St
         assert "access-control-allow-origin" not in reply.headers
 
 
+async def test_other_paths_and_methods_are_refused(web: Venus) -> None:
+    """Another path is 404, and a GET of the method 405 naming POST: only POST uploads."""
+    missing = await post(web, b"", path="/venus.v1.Nope/UploadEvents")
+    get = await post(web, b"", method="GET")
+    assert (missing.status, missing.json()["code"]) == (404, "not_found")
+    assert (get.status, get.headers["allow"]) == (405, "POST, OPTIONS")
+
+
 async def test_grpc_itself_is_sent_to_the_grpc_port(web: Venus, category: str) -> None:
     """A gRPC (not gRPC-Web) request is refused with 415 saying to use the gRPC port."""
     reply = await post(web, grpc_web_frame(_request(category)), "application/grpc")
@@ -361,9 +371,10 @@ async def test_a_call_in_flight_at_shutdown_is_answered_and_readyz_turns_503(
     assert [m.value["event"]["id"] for m in await topic_reader.read_all(_topic(category))] == ["in-flight"]
 
 
-async def test_the_connect_json_error_shape_is_code_message_details(web: Venus, category: str) -> None:
-    """A refused JSON call is a Connect error: code, message, and details of type and base64 value."""
-    reply = await post(web, orjson.dumps({"meta": {"app_id": "a", "category": category}, "events": []}), JSON)
-    body = reply.json()
-    assert set(body) == {"code", "message", "details"}
-    assert [d["type"] for d in body["details"]] == ["google.rpc.BadRequest"]
+async def test_the_error_example_of_docs_http_is_what_venus_answers(web: Venus) -> None:
+    """docs/http.md's Connect error is, byte for byte, the answer to the batch it names."""
+    text = (ROOT / "docs" / "http.md").read_text()
+    example = text.split("```json\n", 1)[1].split("\n```", 1)[0]
+    reply = await post(web, b'{"meta": {"app_id": "demo-app", "category": "PERF_CRASH"}, "events": []}', JSON)
+    assert reply.status == 400
+    assert reply.body.decode() == example

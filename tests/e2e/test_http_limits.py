@@ -124,6 +124,33 @@ async def test_https_serves_the_grpc_certificate_and_picks_up_a_new_one(
     assert await _served_names(venus, ca) == {"second.example", "127.0.0.1"}
 
 
+async def test_a_broken_certificate_file_keeps_the_previous_certificate(start: StartVenus, tmp_path: Path) -> None:
+    """New files that cannot be used (a key of another certificate) leave the working certificate in use."""
+    ca = trustme.CA()
+    cert_path, key_path = tmp_path / "tls.crt", tmp_path / "tls.key"
+    _write_pair(ca, cert_path, key_path, "good.example")
+    venus = await start(http_enabled=True, tls_cert_path=str(cert_path), tls_key_path=str(key_path))
+    ca.issue_cert("other.example").private_key_pem.write_to_path(str(key_path))  # the pair no longer matches
+    assert await _served_names(venus, ca) == {"good.example", "127.0.0.1"}
+
+
+async def test_with_a_client_ca_the_http_port_wants_a_client_certificate(start: StartVenus, tmp_path: Path) -> None:
+    """Under mTLS a client without a certificate is refused at the handshake; one signed by the CA is served."""
+    ca = trustme.CA()
+    cert_path, key_path, client_ca = tmp_path / "tls.crt", tmp_path / "tls.key", tmp_path / "ca.pem"
+    _write_pair(ca, cert_path, key_path, "mtls.example")
+    ca.cert_pem.write_to_path(str(client_ca))
+    venus = await start(http_enabled=True, tls_cert_path=str(cert_path), tls_key_path=str(key_path),
+                        tls_client_ca_path=str(client_ca))
+    try:  # TLS 1.3: the client's handshake ends before the server checks its certificate, then it hangs up
+        _, answer = await _https_readyz(venus, ca)
+    except (ssl.SSLError, ConnectionError):
+        answer = b""
+    names, served = await _https_readyz(venus, ca, client=ca.issue_cert("client.example"))
+    assert answer == b""
+    assert served.startswith(b"HTTP/1.1 200") and names == {"mtls.example", "127.0.0.1"}
+
+
 def _write_pair(ca: trustme.CA, cert_path: Path, key_path: Path, name: str) -> None:
     cert = ca.issue_cert(name, "127.0.0.1")
     for pem, path in ((cert.private_key_pem, key_path), (cert.cert_chain_pems[0], cert_path)):
@@ -133,13 +160,21 @@ def _write_pair(ca: trustme.CA, cert_path: Path, key_path: Path, name: str) -> N
 
 async def _served_names(venus: Venus, ca: trustme.CA) -> set[str]:
     """The names of the certificate an HTTPS client is shown, after a successful /readyz over it."""
+    names, answer = await _https_readyz(venus, ca)
+    assert answer.startswith(b"HTTP/1.1 200")
+    return names
+
+
+async def _https_readyz(venus: Venus, ca: trustme.CA, client: trustme.LeafCert | None = None) -> tuple[set[str], bytes]:
+    """GET /readyz over HTTPS (with ``client``'s certificate): the names of the certificate shown, and the answer."""
     assert venus.http_port is not None
     context = ssl.create_default_context()
     ca.configure_trust(context)
+    if client is not None:
+        client.configure_cert(context)
     reader, writer = await asyncio.open_connection("127.0.0.1", venus.http_port, ssl=context)
     writer.write(b"GET /readyz HTTP/1.1\r\nhost: venus\r\nconnection: close\r\n\r\n")
     answer = await asyncio.wait_for(reader.read(), timeout=10)
     names = writer.get_extra_info("peercert")["subjectAltName"]
     writer.close()
-    assert answer.startswith(b"HTTP/1.1 200")
-    return {value for _, value in names}
+    return {value for _, value in names}, answer
