@@ -116,11 +116,13 @@ class _CallScope:
         """Open the call's span and scope; refuse it here when its API key is not good."""
         headers = ctx.request_headers
         stack = contextlib.ExitStack()
-        stack.callback(otel_context.detach, otel_context.attach(propagate.extract(_Carrier(headers))))
+        # connectrpc's headers are a case-insensitive mapping: the propagators read traceparent/baggage from it.
+        stack.callback(otel_context.detach, otel_context.attach(propagate.extract(headers)))
+        attributes = {"rpc.system": "connect_rpc", "rpc.service": SERVICE_NAME, "rpc.method": "UploadEvents",
+                      "http.request.method": ctx.http_method, "client.address": str(_peer(ctx.client_address) or "")}
         span = stack.enter_context(self._tracer.start_as_current_span(
             UPLOAD_PATH, kind=SpanKind.SERVER, record_exception=False, set_status_on_exception=False,
-            attributes={"rpc.system": "connect_rpc", "rpc.service": SERVICE_NAME, "rpc.method": "UploadEvents",
-                        "http.request.method": ctx.http_method, "client.address": ctx.client_address or ""}))
+            attributes=attributes))
         grant, refusal = self._authenticate(headers)
         request_id = pick_request_id(headers.get(REQUEST_ID_HEADER, ""))
         stack.enter_context(request_scope(request_id, grant=grant))
@@ -146,18 +148,12 @@ class _CallScope:
 
 
 def _end(stack: contextlib.ExitStack, span: trace.Span, error: Exception | None) -> None:
-    code = Code.UNKNOWN if error is not None and not isinstance(error, ConnectError) else error and error.code
-    span.set_attribute("rpc.connect_rpc.error_code", code.value if code else "ok")
-    if code in _SERVER_FAULTS:
-        span.set_status(Status(StatusCode.ERROR, str(error)))
+    if error is not None:
+        code = error.code if isinstance(error, ConnectError) else Code.UNKNOWN
+        span.set_attribute("rpc.connect_rpc.error_code", code.value)
+        if code in _SERVER_FAULTS:
+            span.set_status(Status(StatusCode.ERROR, str(error)))
     stack.close()
-
-
-class _Carrier(dict[str, str]):
-    """Request headers as OpenTelemetry's propagators read them (lower-case names)."""
-
-    def __init__(self, headers: Mapping[str, str]) -> None:
-        super().__init__((name.lower(), value) for name, value in headers.items())
 
 
 class _BinaryCodec(Codec[Message, Any]):
