@@ -15,13 +15,16 @@ import contextlib
 import socket
 from typing import Any, cast
 
+import structlog
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from venus_grpc.server.http.routes import ASGIApp
 from venus_grpc.server.http.tls import ReloadingTLS
+from venus_grpc.server.transport import is_loopback
 from venus_grpc.settings import Settings
 
+log = structlog.get_logger(__name__)
 _TOO_SLOW = b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 _TOO_LARGE = b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"
 
@@ -56,6 +59,9 @@ async def start_http(app: ASGIApp, settings: Settings) -> HttpServer:
     config.load()
     if settings.tls:
         config.ssl = ReloadingTLS(settings).context
+    elif not is_loopback(settings.host):
+        log.warning("serving PLAINTEXT HTTP on a non-loopback address: anyone on the network can read and forge "
+                    "traffic; set VENUS_TLS_CERT_PATH and VENUS_TLS_KEY_PATH", port=listener.getsockname()[1])
     server = uvicorn.Server(config)
     server.lifespan = config.lifespan_class(config)  # what serve() would set up before startup()
     await server.startup(sockets=[listener])
