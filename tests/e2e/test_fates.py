@@ -283,6 +283,21 @@ async def test_a_body_that_never_arrives_over_http_is_counted_once(start: StartV
     assert await _http_fates(venus, stall) == _refused_once("DEADLINE_EXCEEDED", "read_timeout")
 
 
+async def test_a_body_over_the_read_budget_over_http_is_counted_once(start: StartVenus) -> None:
+    """A body that would take the bodies being read past max_bytes_in_flight is one RESOURCE_EXHAUSTED rejection."""
+    venus = await start(http_enabled=True, max_message_bytes=200_000, max_bytes_in_flight=300_000)
+
+    async def crowd() -> None:
+        held = await RawConnection.open(venus)
+        await held.send(f"POST {UPLOAD_PATH} HTTP/1.1\r\nhost: v\r\ncontent-type: application/proto\r\n"
+                        "content-length: 200000\r\n\r\n".encode())
+        await _http_refused(venus, b"\0" * 150_000, "resource_exhausted")
+        await held.close()
+
+    moves = await _http_fates(venus, crowd)
+    assert moves == _refused_once("RESOURCE_EXHAUSTED", "overloaded")
+
+
 async def test_a_malformed_body_over_http_is_counted_once(venus_http: Venus) -> None:
     """A body that is not an UploadEventsRequest is one INVALID_ARGUMENT rejection, counted as wrong meta."""
     moves = await _http_fates(venus_http, lambda: _http_refused(venus_http, b"\xff\xff\xff\xff", "invalid_argument"))

@@ -50,6 +50,23 @@ async def test_a_chunked_body_is_refused_once_past_max_message_bytes(start: Star
     assert status == 429 and b"larger than configured max 65536" in body
 
 
+async def test_bodies_being_read_count_against_max_bytes_in_flight(start: StartVenus, category: str) -> None:
+    """While one large body is being read, another that would pass max_bytes_in_flight is refused; then it fits."""
+    venus = await start(http_enabled=True, max_message_bytes=200_000, max_bytes_in_flight=300_000)
+    held = await RawConnection.open(venus)
+    await held.send(f"{_HEAD}content-length: 200000\r\n\r\n".encode() + b"\0" * 1000)
+    big = pb.UploadEventsRequest(meta=pb.BatchMeta(app_id="limits", category=category), events=[
+        pb.Event(id="big", payload=b'{"blob": "' + b"x" * 120_000 + b'"}')]).SerializeToString()
+    crowded = await post(venus, big)  # 120 KB while 100 KB of the budget is left
+    await held.close()
+    assert (crowded.status, crowded.json()["code"]) == (429, "resource_exhausted")
+    assert "request bodies being read" in crowded.json()["message"] and "retry-after" in crowded.headers
+    async with asyncio.timeout(10):  # the held body's reservation is given back once its client is gone
+        while (answered := await post(venus, big)).status == 429:
+            await asyncio.sleep(0.05)
+    assert answered.status == 200
+
+
 async def test_a_body_that_arrives_too_slowly_is_cut_off(start: StartVenus) -> None:
     """A body still incomplete request_read_timeout_s after its headers gets 504 deadline_exceeded and the hang-up."""
     venus = await start(http_enabled=True, request_read_timeout_s=1)

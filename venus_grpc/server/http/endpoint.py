@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import orjson
@@ -85,7 +85,7 @@ class _Handler:
             try:
                 return await self._admission.upload(request, self._caller(ctx))
             except RequestError as error:
-                raise connect_error(error, ctx) from None
+                raise connect_error(error, ctx.response_headers) from None
 
     def _caller(self, ctx: RequestContext[Any, Any]) -> Caller:
         forwarded = ctx.request_headers.getall("x-forwarded-for")
@@ -94,13 +94,14 @@ class _Handler:
         return Caller(ip=ip, time_left_s=time_left_s, grant=current_grant(), transport="http")
 
 
-def connect_error(error: RequestError, ctx: RequestContext[Any, Any]) -> ConnectError:
+def connect_error(error: RequestError, headers: MutableMapping[str, str]) -> ConnectError:
     """``error`` as connectrpc answers it: the same code, message and google.rpc details as over gRPC.
 
-    A retry delay is also sent as ``Retry-After`` (whole seconds), which plain HTTP clients understand.
+    A retry delay also goes into the response ``headers`` as ``Retry-After`` (whole seconds), which plain
+    HTTP clients understand.
     """
     if error.retry_after_s is not None:
-        ctx.response_headers["retry-after"] = str(math.ceil(error.retry_after_s))
+        headers["retry-after"] = str(math.ceil(error.retry_after_s))
     details = [ErrorDetail(WireAny(type_url=d.type_url, value=d.value)) for d in status_of(error).details]
     return ConnectError(Code(error.status.name.lower()), error.message, details)
 
@@ -129,7 +130,7 @@ class _CallScope:
         ctx.response_headers[REQUEST_ID_HEADER] = request_id
         if refusal is not None:
             Fate("http").refused(refusal)
-            error = connect_error(refusal, ctx)
+            error = connect_error(refusal, ctx.response_headers)
             _end(stack, span, error)
             raise error
         return stack, span

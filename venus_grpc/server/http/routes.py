@@ -8,6 +8,9 @@
 - The body: a declared ``content-length`` over ``max_message_bytes`` is refused before a byte of it is read
   (connectrpc stops a body without one once past the limit), and a body still arriving
   ``request_read_timeout_s`` after the call began is refused with DEADLINE_EXCEEDED, its connection closed.
+  Bodies being read count against ``max_bytes_in_flight`` (their declared length, or ``max_message_bytes``
+  when unknown) until they are in, when admission counts the batch itself: beyond it a call is refused as
+  overloaded before it is read, so many large bodies at once cannot hold more memory than that.
 - Headers over ``max_metadata_bytes`` get 431 (the protocol in ``server.py`` cuts off those still arriving).
 """
 
@@ -24,7 +27,7 @@ from connectrpc.errors import ConnectError
 from venus_grpc.ingest.errors import Reason, RequestError
 from venus_grpc.ingest.outcomes import Fate
 from venus_grpc.obs import metrics
-from venus_grpc.server.http.endpoint import SERVICE_PATH
+from venus_grpc.server.http.endpoint import SERVICE_PATH, connect_error
 from venus_grpc.settings import Settings
 
 Scope = MutableMapping[str, Any]
@@ -39,6 +42,7 @@ _ALLOW_HEADERS = (b"content-type, connect-protocol-version, connect-timeout-ms, 
                   b"x-request-id, traceparent, tracestate, baggage")
 _EXPOSE_HEADERS = b"grpc-status, grpc-message, grpc-status-details-bin, x-request-id, retry-after"
 _PREFLIGHT_MAX_AGE_S = b"7200"
+_OVERLOAD_RETRY_AFTER_S = 0.5  # as admission's for too much in flight
 
 
 class HttpApp:
@@ -51,6 +55,7 @@ class HttpApp:
         self._max_body_bytes = settings.max_message_bytes
         self._max_header_bytes = settings.max_metadata_bytes
         self._read_timeout_s = settings.request_read_timeout_s or None  # 0: no limit
+        self._reading = _ReadBudget(settings.max_bytes_in_flight)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -82,8 +87,11 @@ class HttpApp:
             await _reply(send, 415, _error(Code.UNIMPLEMENTED, "gRPC needs HTTP/2 trailers: call the gRPC port, "
                                            "or use Connect or gRPC-Web here"))
         else:
-            body = _Body(scope, receive, self._max_body_bytes, self._read_timeout_s)
-            await self._ingest(scope, body.receive, body.sender(send, cors or []))
+            body = _Body(scope, receive, self._max_body_bytes, self._read_timeout_s, self._reading)
+            try:
+                await self._ingest(scope, body.receive, body.sender(send, cors or []))
+            finally:
+                body.release()
 
     def _cors_headers(self, origin: str | None) -> list[tuple[bytes, bytes]] | None:
         """The CORS headers for a page of ``origin``; ``None`` when it may not call (or sent no origin)."""
@@ -95,50 +103,80 @@ class HttpApp:
                 (b"access-control-max-age", _PREFLIGHT_MAX_AGE_S)]
 
 
-class _Body:
-    """The request's ``receive``, bounded in size (declared) and in time; and its ``send``, with extra headers."""
+class _ReadBudget:
+    """Bytes reserved by the bodies being read in this process."""
 
-    def __init__(self, scope: Scope, receive: Receive, max_bytes: int, timeout_s: float | None) -> None:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.reserved = 0
+
+
+class _Body:
+    """The request's ``receive``, bounded in size, in time and by the read budget; its ``send``, with headers."""
+
+    def __init__(self, scope: Scope, receive: Receive, max_bytes: int, timeout_s: float | None,
+                 budget: _ReadBudget) -> None:
         self._receive = receive
-        self._declared = _header(scope, b"content-length")
+        declared = _header(scope, b"content-length")
+        self._declared = int(declared) if declared is not None and declared.isdigit() else None
         self._max_bytes = max_bytes
         self._deadline = None if timeout_s is None else asyncio.get_running_loop().time() + timeout_s
         self._timeout_s = timeout_s
+        self._budget = budget
+        self._reserved = 0
         self._done = False
-        self._cut_off = False
+        self._headers: dict[str, str] = {}  # added to the answer: Retry-After, connection: close
 
     async def receive(self) -> Message:
         if self._done:  # the body is in: what comes now is a disconnect, which connectrpc watches for
             return await self._receive()
-        if self._declared is not None and self._declared.isdigit() and int(self._declared) > self._max_bytes:
+        if self._declared is not None and self._declared > self._max_bytes:
             raise ConnectError(Code.RESOURCE_EXHAUSTED, f"the request body is {self._declared} bytes; the limit is "
                                f"{self._max_bytes} (max_message_bytes)")
+        if not self._reserved:
+            self._reserve(self._max_bytes if self._declared is None else self._declared)
         try:
             async with asyncio.timeout_at(self._deadline):
                 message = await self._receive()
         except TimeoutError:
-            raise self._too_slow() from None
-        self._done = not message.get("more_body", False)
+            raise self._refuse(RequestError(Reason.READ_TIMEOUT, "the request body did not arrive within "
+                                            f"{self._timeout_s:g} s of the call's headers")) from None
+        if not message.get("more_body", False):
+            self._done = True
+            self.release()
         return message
+
+    def release(self) -> None:
+        """Give back what this body reserved of the read budget."""
+        self._budget.reserved -= self._reserved
+        self._reserved = 0
 
     def sender(self, send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = [*headers, (b"connection", b"close")] if self._cut_off else headers
-                message["headers"] = [*message.get("headers", ()), *extra]
+                ours = [(k.encode(), v.encode()) for k, v in self._headers.items()]
+                message["headers"] = [*message.get("headers", ()), *headers, *ours]
             await send(message)
 
         return send_with_headers
 
-    def _too_slow(self) -> ConnectError:
-        # As over gRPC: the call is refused (and counted) as a read timeout. The connection goes too, or the
-        # rest of a trickled body would keep it busy after the answer.
-        error = RequestError(Reason.READ_TIMEOUT, f"the request body did not arrive within {self._timeout_s:g} s "
-                             "of the call's headers")
-        metrics.REQUEST_READ_TIMEOUTS.inc()
+    def _reserve(self, nbytes: int) -> None:
+        budget = self._budget
+        if budget.reserved + nbytes > budget.limit:
+            raise self._refuse(RequestError(
+                Reason.OVERLOADED, f"too many request bodies being read ({budget.reserved} bytes); retry later",
+                retry_after_s=_OVERLOAD_RETRY_AFTER_S))
+        budget.reserved += nbytes
+        self._reserved = nbytes
+
+    def _refuse(self, error: RequestError) -> ConnectError:
+        # Refused (and counted) as over gRPC. A slow body's connection goes too, or the rest of a trickled
+        # body would keep it busy after the answer.
+        if error.reason is Reason.READ_TIMEOUT:
+            metrics.REQUEST_READ_TIMEOUTS.inc()
+            self._headers["connection"] = "close"
         Fate("http").refused(error)
-        self._cut_off = True
-        return ConnectError(Code.DEADLINE_EXCEEDED, error.message)
+        return connect_error(error, self._headers)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
