@@ -20,6 +20,6 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     && groupadd --system --gid 10001 venus \
     && useradd --system --uid 10001 --gid venus --no-create-home --shell /usr/sbin/nologin venus
 USER 10001:10001
-# gRPC, then Prometheus /metrics
-EXPOSE 50051 9464
+# gRPC, the HTTP port (Connect, gRPC-Web; served when VENUS_HTTP_ENABLED=true), then Prometheus /metrics
+EXPOSE 50051 8080 9464
 ENTRYPOINT ["venus", "serve"]

@@ -127,6 +127,23 @@ def stream_text(stream: RunRecord | None, unary: RunRecord | None) -> str:
     return line
 
 
+def http_text(pairs: Sequence[tuple[RunRecord | None, RunRecord | None]]) -> str:
+    """The HTTP port beside gRPC at the same point: CPU per event (per call at batch 1) and its ratio."""
+    lines = ["HTTP port (Connect binary over HTTP/1.1, one connection per call in flight) vs gRPC, same invocation:"]
+    for grpc_run, http_run in pairs:
+        if grpc_run is None or http_run is None or grpc_run.eps <= 0 or http_run.eps <= 0:
+            lines.append("  not measured" if http_run is None else f"  batch {http_run.batch}: no events answered")
+            continue
+        unit = "call" if http_run.batch == 1 else "event"
+        ratio = http_run.cpu_us_per_event() / grpc_run.cpu_us_per_event()
+        lines.append(
+            f"  batch {http_run.batch}, {http_run.concurrency} in flight: {http_run.cpu_us_per_event():.0f} vs "
+            f"{grpc_run.cpu_us_per_event():.0f} CPU µs/{unit} = {ratio:.2f} x gRPC; {http_run.eps:,.0f} vs "
+            f"{grpc_run.eps:,.0f} events/s; p50 {http_run.latency_ms['p50']:.0f} vs {grpc_run.latency_ms['p50']:.0f} "
+            f"ms; in Kafka {http_run.verdict.text() if http_run.verdict else '-'}")
+    return "\n".join(lines)
+
+
 def write_json(path: Path, document: dict[str, Any]) -> None:
     """Write ``document`` as indented JSON, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)

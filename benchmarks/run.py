@@ -11,7 +11,9 @@ For every sweep point (batch size x concurrency) it measures three things on thi
 
 Venus's events/s is reported as a ratio of the lower ceiling. Both ceilings run as many processes
 as Venus has workers (``venus serve`` defaults to one per core), so the ratio compares like with
-like. ``--overload`` then offers 3x the capacity found at batch 100 in an open loop. Every process
+like. Then the HTTP port (Connect binary over HTTP/1.1) is driven at batch 100 and batch 1 and its CPU
+per event (per call, at batch 1) printed as a ratio to the gRPC run of the same point, same invocation.
+``--overload`` then offers 3x the capacity found at batch 100 in an open loop. Every process
 is started by this command and stopped by its pid in ``finally`` blocks; everything listens on
 127.0.0.1 only.
 """
@@ -41,6 +43,7 @@ from benchmarks.report import (
     best,
     best_line,
     ceiling_table,
+    http_text,
     overload_text,
     stream_text,
     venus_table,
@@ -55,6 +58,7 @@ from venus_grpc.tools.process import OwnedProcess, running_venus, wait_serving
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 OVERLOAD_FACTOR = 3.0
 OVERLOAD_BATCH = 100
+HTTP_BATCHES = (100, 1)  # CPU per event at batch 100, per call at batch 1
 
 
 @dataclass(frozen=True)
@@ -170,7 +174,7 @@ class Bench:
     # --- the three kinds of run
 
     def _load_argv(self, target: str, batch: int, concurrency: int, *, category: str, rate_rps: float = 0.0,
-                   max_outstanding: int = 0, stream: bool = False) -> list[str]:
+                   max_outstanding: int = 0, stream: bool = False, http: bool = False) -> list[str]:
         argv = [sys.executable, "-m", "benchmarks.load", "--target", target, "--batch", str(batch),
                 "--concurrency", str(concurrency), "--channels", str(self.o.channels),
                 "--warmup-s", str(self.o.warmup_s), "--duration-s", str(self.o.duration_s),
@@ -179,22 +183,28 @@ class Bench:
             argv += ["--rate", f"{rate_rps:.3f}", "--max-outstanding", str(max_outstanding)]
         if stream:
             argv.append("--stream")
+        if http:
+            argv.append("--http")
         return argv
 
     def _drive_timeout(self) -> float:
         return self.o.warmup_s + self.o.duration_s + 2 * self.o.timeout_s + 30
 
     def run_venus(self, batch: int, concurrency: int, *, kind: str = "venus", rate_rps: float = 0.0,
-                  max_outstanding: int = 0, stream: bool = False) -> RunRecord:
-        """Fresh broker and Venus; drive; stop Venus; read the topic back."""
+                  max_outstanding: int = 0, stream: bool = False, http: bool = False) -> RunRecord:
+        """Fresh broker and Venus; drive (its HTTP port with ``http``); stop Venus; read the topic back."""
         category = "BENCH_" + uuid.uuid4().hex[:10].upper()
+        http_port = free_port()
+        extra = ("--http-enabled", "true", "--http-port", str(http_port)) if http else ()
         with EmbeddedBroker() as broker:
             assert broker.pid is not None
             workers = self.o.workers if self.o.workers is not None else Settings().workers  # venus serve's default
-            with running_venus(broker.bootstrap, log_dir=self.log_dir, workers=workers, metrics=True) as venus:
-                measured = drive("load", self._load_argv(venus.target, batch, concurrency, category=category,
+            with running_venus(broker.bootstrap, log_dir=self.log_dir, workers=workers, metrics=True,
+                               extra=extra) as venus:
+                target = f"127.0.0.1:{http_port}" if http else venus.target
+                measured = drive("load", self._load_argv(target, batch, concurrency, category=category,
                                                          rate_rps=rate_rps, max_outstanding=max_outstanding,
-                                                         stream=stream),
+                                                         stream=stream, http=http),
                                  trees={"service": ProcessTree(venus.pid), "broker": ProcessTree(broker.pid)},
                                  log_dir=self.log_dir, timeout_s=self._drive_timeout())
             total = measured.result["total"]
@@ -288,6 +298,20 @@ class Bench:
             _say(f"    StreamEvents run failed: {exc}")
             return unary, None
 
+    def http(self, points: Sequence[Point]) -> list[tuple[RunRecord | None, RunRecord | None]]:
+        """(gRPC, HTTP) at batch 100 and 1, base concurrency: gRPC's from the sweep (or measured now)."""
+        pairs: list[tuple[RunRecord | None, RunRecord | None]] = []
+        concurrency = self.o.base_concurrency
+        for batch in HTTP_BATCHES:
+            grpc_run = next((p.venus for p in points if (p.batch, p.concurrency) == (batch, concurrency)), None)
+            try:
+                grpc_run = grpc_run or self.run_venus(batch, concurrency)
+                pairs.append((grpc_run, self.run_venus(batch, concurrency, kind="http", http=True)))
+            except Exception as exc:
+                _say(f"    HTTP comparison at batch {batch} failed: {exc}")
+                pairs.append((grpc_run, None))
+        return pairs
+
     def overload(self, points: Sequence[Point]) -> Overload:
         """Capacity at batch 100 (from the sweep, else measured now), then 3x that, open loop."""
         batch = OVERLOAD_BATCH
@@ -354,6 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     bench = Bench(o)
     points = bench.sweep()
     unary, stream = bench.streaming(points)
+    http = bench.http(points)
     overload = bench.overload(points) if o.overload else None
     elapsed = time.monotonic() - started
 
@@ -368,6 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(ceiling_table(points))
     print("\n" + best_line(points))
     print(stream_text(stream, unary))
+    print(http_text(http))
     if overload is not None:
         print(overload_text(overload))
     checked = [p.venus for p in points] + ([overload.run] if overload else [])
@@ -389,12 +415,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "points": [p.to_json() for p in points],
         "overload": overload.to_json() if overload else None,
         "stream": stream.to_json() if stream else None,
+        "http": [{"grpc": g.to_json() if g else None, "http": h.to_json() if h else None} for g, h in http],
     })
     print(f"\n{elapsed:.0f} s in all; JSON in {o.json_path}")
     venus_ok = [p.venus for p in points if p.venus is not None]
     all_verified = all(v.verdict is not None and v.verdict.ok for v in venus_ok)
     stream_ok = stream is not None and stream.verdict is not None and stream.verdict.ok
-    return 0 if venus_ok and all_verified and stream_ok and len(venus_ok) == len(points) else 1
+    http_ok = all(h is not None and h.verdict is not None and h.verdict.ok for _, h in http)
+    return 0 if venus_ok and all_verified and stream_ok and http_ok and len(venus_ok) == len(points) else 1
 
 
 if __name__ == "__main__":

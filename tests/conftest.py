@@ -49,9 +49,9 @@ def spans() -> InMemorySpanExporter:
 
 
 def venus_settings(bootstrap: str, **overrides: Any) -> Settings:
-    """Settings for a Venus on loopback with ephemeral ports and no span export."""
+    """Settings for a Venus on loopback with ephemeral ports (HTTP's too, when enabled) and no span export."""
     values: dict[str, Any] = {
-        "host": "127.0.0.1", "port": 0, "metrics_host": "127.0.0.1", "metrics_port": 0,
+        "host": "127.0.0.1", "port": 0, "metrics_host": "127.0.0.1", "metrics_port": 0, "http_port": 0,
         "kafka_bootstrap": bootstrap, "traces_exporter": "none", "kafka_connect_retry_s": 0.5,
     }
     return load_settings(environ={}, **(values | overrides))

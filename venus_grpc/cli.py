@@ -267,11 +267,12 @@ def _dev(args: argparse.Namespace) -> int:
 
     with EmbeddedBroker(args.broker_port) as broker:
         settings = _settings(args, host="127.0.0.1", metrics_host="127.0.0.1", kafka_bootstrap=broker.bootstrap,
-                             traces_exporter="none", log_format="console")
+                             traces_exporter="none", log_format="console", http_enabled=True)
         configure_logging(settings)
         target = f"127.0.0.1:{settings.port}"
+        http = f"HTTP (Connect, gRPC-Web) on http://127.0.0.1:{settings.http_port}, " if settings.http_enabled else ""
         print(f"""
-Venus dev: gRPC on {target}, /metrics on http://127.0.0.1:{settings.metrics_port}/metrics,
+Venus dev: gRPC on {target}, {http}/metrics on http://127.0.0.1:{settings.metrics_port}/metrics,
 embedded Kafka broker on {broker.bootstrap}, bundled GeoLite2 database. Try, in another terminal:
 
   .venv/bin/venus send --target {target} --events 5

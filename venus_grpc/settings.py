@@ -34,7 +34,7 @@ _PUBLIC_BY_DEFAULT = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alph
 class Settings:
     """How one Venus process runs. Built by :func:`load_settings`, then passed in, never global."""
 
-    host: str = setting("0.0.0.0", "gRPC listen address",
+    host: str = setting("0.0.0.0", "listen address of the gRPC and HTTP ports",
                         section=Section("Network", "Where and how Venus listens, and how it shuts down."))
     port: int = setting(50051, "gRPC listen port (0: any free port)", ge=0, le=65535)
     metrics_host: str = setting("0.0.0.0", "/metrics listen address")
@@ -42,14 +42,16 @@ class Settings:
     metrics_port: int = setting(9464, "/metrics port (0: any free port)", ge=0, le=65535)
     health_port: int = setting(0, "plaintext port serving only grpc.health.v1, for kubelet probes when TLS is on "
                                "(0: none)", ge=0, le=65535)
-    max_message_bytes: int = setting(4 * 1024 * 1024, "largest gRPC request", gt=0)
+    max_message_bytes: int = setting(4 * 1024 * 1024, "largest request (a gRPC message, an HTTP body); an HTTP body "
+                                     "is refused once past it, never read whole", gt=0)
     trusted_proxies: tuple[IPNetwork, ...] = setting((), "CIDRs whose x-forwarded-for is believed")
     shutdown_grace_s: float = setting(20.0, "time in-flight RPCs get to finish on SIGTERM", gt=0)
     workers: int = setting(0, "worker processes of venus serve, sharing the port (0: one per core)", ge=0)
     reuse_port: bool = setting(False, "SO_REUSEPORT, so that processes share the port (set for workers by "
                                "venus serve)")
 
-    tls_cert_path: str = setting("", "PEM certificate chain of the gRPC port (set: TLS); re-read when it changes",
+    tls_cert_path: str = setting("", "PEM certificate chain of the gRPC and HTTP ports (set: TLS); re-read when it "
+                                 "changes",
                                  section=Section("Transport security", "TLS when a certificate is given, mTLS "
                                                  "when a client CA is given too."))
     tls_key_path: str = setting("", "PEM private key of tls_cert_path")
@@ -57,7 +59,8 @@ class Settings:
 
     max_concurrent_streams: int = setting(100, "calls at once on one HTTP/2 connection", gt=0, section=Section(
         "Connection limits", "Per connection, enforced by gRPC's core."))
-    max_metadata_bytes: int = setting(16 * 1024, "request headers of one call; beyond it RESOURCE_EXHAUSTED", gt=0)
+    max_metadata_bytes: int = setting(16 * 1024, "request headers of one call; beyond it RESOURCE_EXHAUSTED (HTTP: "
+                                      "431 and the connection closed)", gt=0)
     keepalive_time_s: float = setting(60.0, "Venus pings an idle connection this often to find dead clients", gt=0)
     keepalive_timeout_s: float = setting(20.0, "a connection whose ping is not answered within this is closed", gt=0)
     keepalive_min_ping_interval_s: float = setting(10.0, "clients pinging more often than this get GOAWAY "
@@ -68,9 +71,23 @@ class Settings:
                                           "clients rebalance (0: never)", ge=0)
     max_connection_age_grace_s: float = setting(30.0, "time RPCs on a connection closed for its age get to finish",
                                                 ge=0)
-    request_read_timeout_s: float = setting(30.0, "a unary call whose request message has not arrived this long "
-                                            "after its headers ends with DEADLINE_EXCEEDED, freeing its "
+    request_read_timeout_s: float = setting(30.0, "a unary call whose request message (HTTP: body) has not arrived "
+                                            "this long after its headers ends with DEADLINE_EXCEEDED, freeing its "
                                             "max_concurrent_rpcs slot (0: no limit)", ge=0)
+
+    http_enabled: bool = setting(False, "serve venus.v1.IngestService/UploadEvents over HTTP too (Connect and "
+                                 "gRPC-Web; on in venus dev)", section=Section(
+                                     "HTTP", "The HTTP port: Connect and gRPC-Web for browsers and curl, over "
+                                     "HTTP/1.1, with the same admission as gRPC (docs/http.md)."))
+    http_port: int = setting(8080, "HTTP listen port (0: any free port)", ge=0, le=65535)
+    http_cors_origins: frozenset[str] = setting(frozenset(), "origins whose browser pages may call the HTTP port, "
+                                                "as https://app.example.com (*: any; empty: no CORS)")
+    http_headers_timeout_s: float = setting(10.0, "an HTTP request whose headers have not all arrived this long "
+                                            "after its first byte (or its connection) is cut off", gt=0)
+    http_keepalive_s: float = setting(5.0, "an idle HTTP/1.1 keep-alive connection is closed after this long",
+                                      gt=0)
+    http_max_connections: int = setting(1000, "HTTP connections one process keeps open; a request beyond it "
+                                        "is answered 503 and its connection closed", gt=0)
 
     api_keys_path: str = setting("", "TOML file of API key hashes and their grants (empty: no key needed)",
                                  section=Section("Access", "API keys, and quotas per app and process."))

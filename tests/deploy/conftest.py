@@ -18,7 +18,8 @@ HERE = Path(__file__).resolve().parent
 CONFIG_SAMPLES: dict[str, Any] = {"shutdownGraceS": 45.5, "workers": 3, "maxMessageBytes": 8 * 1024 * 1024,
                                   "kafkaBootstrap": "kafka-0.kafka:9093,kafka-1.kafka:9093",
                                   "logLevel": "WARNING", "quotaAppOverrides": ["big-app=5000/2000000", "internal=0"],
-                                  "healthPort": 8086}
+                                  "healthPort": 8086, "httpEnabled": True, "httpPort": 8443,
+                                  "httpCorsOrigins": ["https://app.example.com"]}
 
 
 def config_sample(f: dataclasses.Field[Any]) -> Any:

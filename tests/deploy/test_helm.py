@@ -83,7 +83,7 @@ def test_every_option_renders_its_object(full_manifests: Manifests) -> None:
                                              "scrapeTimeout": "10s"}]
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     policy = find(full_manifests, "NetworkPolicy")
-    assert [rule["ports"][0]["port"] for rule in policy["spec"]["ingress"]] == ["grpc", "metrics"]
+    assert [rule["ports"][0]["port"] for rule in policy["spec"]["ingress"]] == ["grpc", "http", "metrics"]
 
 
 def test_every_object_carries_the_standard_labels(full_manifests: Manifests) -> None:
@@ -140,6 +140,32 @@ def test_probes_are_native_grpc_health_checks(default_manifests: Manifests) -> N
     startup = container["startupProbe"]
     assert startup["grpc"] == {"port": port, "service": ""}
     assert startup["periodSeconds"] * startup["failureThreshold"] >= 120, "Kafka may take a while to connect"
+
+
+def test_the_http_port_is_off_by_default(default_manifests: Manifests) -> None:
+    """As in the service, the HTTP port is opened only when asked for: no container or Service port."""
+    assert "http" not in {p["name"] for p in _container(default_manifests)["ports"]}
+    assert "http" not in {p["name"] for p in find(default_manifests, "Service")["spec"]["ports"]}
+
+
+def test_with_http_on_the_port_is_exposed_and_fenced(full_manifests: Manifests) -> None:
+    """config.httpEnabled opens the HTTP port in the pod, the Service (https with TLS) and the NetworkPolicy."""
+    data = find(full_manifests, "ConfigMap")["data"]
+    assert data["VENUS_HTTP_ENABLED"] == "true"
+    container_port = {"name": "http", "containerPort": int(data["VENUS_HTTP_PORT"]), "protocol": "TCP"}
+    assert container_port in _container(full_manifests)["ports"]
+    [service_port] = [p for p in find(full_manifests, "Service", "venus-prod")["spec"]["ports"] if p["name"] == "http"]
+    assert service_port == {"name": "http", "port": 8080, "targetPort": "http", "protocol": "TCP",
+                            "appProtocol": "https"}
+    [rule] = [r for r in find(full_manifests, "NetworkPolicy")["spec"]["ingress"] if r["ports"][0]["port"] == "http"]
+    assert rule["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress"}}}]
+
+
+def test_with_http_on_the_probes_stay_native_grpc(full_manifests: Manifests) -> None:
+    """/readyz reports what gRPC health does; probes keep asking gRPC health, which works whatever TLS asks."""
+    container = _container(full_manifests)
+    assert container["readinessProbe"]["grpc"]["service"] == "venus.v1.IngestService"
+    assert all("httpGet" not in container[p] for p in ("startupProbe", "readinessProbe", "livenessProbe"))
 
 
 def test_with_tls_the_probes_use_the_plaintext_health_port(full_manifests: Manifests) -> None:
@@ -347,6 +373,7 @@ def test_the_install_notes_show_how_to_reach_the_service(helm: Helm, full_values
     tls = helm.notes(full_values)
     assert "dns:///venus-prod-headless.ingest.svc:50051" in tls
     assert "grpcurl -insecure 127.0.0.1:50051 list" in tls
+    assert "curl -k https://127.0.0.1:8080/readyz" in tls and "/readyz" not in plain
 
 
 def test_the_chart_version_follows_the_package(default_manifests: Manifests) -> None:

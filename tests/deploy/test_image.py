@@ -34,7 +34,7 @@ def test_the_image_runs_venus_serve_as_an_unprivileged_user() -> None:
     final_stage = DOCKERFILE.read_text().rsplit("\nFROM ", 1)[1]
     assert 'ENTRYPOINT ["venus", "serve"]' in final_stage
     assert "USER 10001:10001" in final_stage
-    assert "EXPOSE 50051 9464" in final_stage
+    assert "EXPOSE 50051 8080 9464" in final_stage
 
 
 def test_the_wheel_carries_the_generated_code_and_the_command(tmp_path: Path) -> None:

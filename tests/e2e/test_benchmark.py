@@ -12,8 +12,8 @@ import pytest
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_a_tiny_benchmark_measures_venus_its_ceilings_and_streaming(tmp_path: Path) -> None:
-    """One small point: Venus, both ceilings and StreamEvents are measured and every OK event is in Kafka."""
+def test_a_tiny_benchmark_measures_venus_its_ceilings_streaming_and_http(tmp_path: Path) -> None:
+    """One small point: Venus, both ceilings, StreamEvents and the HTTP port beside gRPC; every OK event in Kafka."""
     report = tmp_path / "bench.json"
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--workers", "1", "--batch-sizes", "10", "--concurrency", "4",
@@ -29,6 +29,9 @@ def test_a_tiny_benchmark_measures_venus_its_ceilings_and_streaming(tmp_path: Pa
     assert point["transport_ceiling"]["events_per_s"] > 0 and point["broker_ceiling"]["events_per_s"] > 0
     assert point["ratio_to_ceiling"] > 0
     assert document["stream"]["verified"]["ok"] is True
+    assert [pair["http"]["batch"] for pair in document["http"]] == [100, 1]
+    assert all(pair["http"]["verified"]["ok"] and pair["grpc"]["events_per_s"] > 0 for pair in document["http"])
+    assert "x gRPC" in run.stdout and "CPU µs/call" in run.stdout
 
 
 def test_the_security_benchmark_measures_every_mode_beside_plaintext() -> None:

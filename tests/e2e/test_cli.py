@@ -1,8 +1,11 @@
-"""The operator tools (send, tail, and the Kafka settings of trace-logs and canary) as a user runs them."""
+"""The operator tools (send, tail; the Kafka settings of trace-logs and canary) and `venus dev`, as users run them."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +18,9 @@ from tests.conftest import StartVenus
 from tests.process_helpers import run_command
 from venus_grpc import Venus
 from venus_grpc.ingest.keys import key_entry, new_key
+from venus_grpc.server.transport import free_port
 from venus_grpc.tools.devbroker import EmbeddedBroker
+from venus_grpc.tools.process import OwnedProcess
 
 
 async def _venus_command(*args: str, env: Mapping[str, str] | None = None) -> tuple[int, str]:
@@ -169,3 +174,30 @@ async def test_tail_reads_kafka_settings_from_serves_variables(broker: EmbeddedB
         "VENUS_KAFKA_SASL_USERNAME": "operator", "VENUS_KAFKA_SASL_PASSWORD": "pw"})
     assert code != 0, out
     assert "UnsupportedSaslMechanism" in out
+
+
+async def test_venus_dev_serves_the_http_port(tmp_path: Path) -> None:
+    """`venus dev` serves Connect on its HTTP port (on by default there) and says where, so the README's curl works."""
+    ports = {flag: free_port() for flag in ("--broker-port", "--port", "--http-port", "--metrics-port")}
+    dev = OwnedProcess("venus-dev", [sys.executable, "-m", "venus_grpc", "dev",
+                                     *(str(part) for pair in ports.items() for part in pair)], log_dir=tmp_path)
+    url = f"http://127.0.0.1:{ports['--http-port']}"
+    try:
+        status = await asyncio.to_thread(_readyz_within, f"{url}/readyz", 60)
+        banner = dev.log_tail(40)
+    finally:
+        assert await asyncio.to_thread(dev.stop) == 0
+    assert status == 200
+    assert f"HTTP (Connect, gRPC-Web) on {url}" in banner
+
+
+def _readyz_within(url: str, within_s: float) -> int:
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return int(reply.status)
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

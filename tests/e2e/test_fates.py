@@ -1,4 +1,4 @@
-"""Every way a batch can be refused is counted exactly once in /metrics, and nothing else moves."""
+"""Every way a batch can be refused is counted exactly once in /metrics, by its transport, and nothing else moves."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from benchmarks.faults.rawh2 import RawH2
 from tests.conftest import StartVenus
+from tests.http_helpers import UPLOAD_PATH, RawConnection, post
 from tests.metrics_helpers import Samples, moved, scrape, value
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
@@ -39,10 +40,16 @@ async def _fates(venus: Venus, action: Callable[[grpc.aio.Channel], Awaitable[ob
     return _moves(before, after)
 
 
-def _moves(before: Samples, after: Samples) -> dict[str, object]:
-    rejections = {(dict(k)["status"], dict(k)["reason"]): v
-                  for k, v in moved(before, after, "venus_batch_rejections_total").items()}
-    uploads = {dict(k)["type"]: v for k, v in moved(before, after, "venus_uploads_total").items()}
+def _moves(before: Samples, after: Samples, transport: str = "grpc") -> dict[str, object]:
+    """What moved in the fate counters of ``transport``; a move of the other transport's is kept, to fail the test."""
+    def key(labels: frozenset[tuple[str, str]], *names: str) -> object:
+        found = dict(labels)
+        named = found[names[0]] if len(names) == 1 else tuple(found[n] for n in names)
+        return named if found["transport"] == transport else (named, found["transport"])
+
+    rejected = moved(before, after, "venus_batch_rejections_total")
+    rejections = {key(k, "status", "reason"): v for k, v in rejected.items()}
+    uploads = {key(k, "type"): v for k, v in moved(before, after, "venus_uploads_total").items()}
     events = sum(moved(before, after, "venus_events_total").values())
     return {"rejections": rejections, "uploads": uploads, "events": events}
 
@@ -67,8 +74,8 @@ async def test_a_missing_api_key_is_counted_once(start: StartVenus, tmp_path: Pa
     moves = await _fates(venus, lambda ch: _refused(pb_grpc.IngestServiceStub(ch).UploadEvents(
         _request(category), timeout=5), grpc.StatusCode.UNAUTHENTICATED))
     assert moves == _refused_once("UNAUTHENTICATED", "key_missing")
-    assert value(await scrape(venus), "venus_auth_failures_total", reason="missing") - value(
-        before, "venus_auth_failures_total", reason="missing") == 1
+    assert value(await scrape(venus), "venus_auth_failures_total", reason="missing", transport="grpc") - value(
+        before, "venus_auth_failures_total", reason="missing", transport="grpc") == 1
 
 
 async def test_a_batch_over_quota_is_counted_once(start: StartVenus, category: str) -> None:
@@ -87,8 +94,8 @@ async def test_a_batch_over_quota_is_counted_once(start: StartVenus, category: s
     assert moves["uploads"] == {"all_upload": 2.0, "success_upload": 1.0}
     assert moves["events"] == 5
     after = await scrape(venus)
-    assert value(after, "venus_throttled_events_total", app_id="fates") - value(
-        before, "venus_throttled_events_total", app_id="fates") == 3
+    assert value(after, "venus_throttled_events_total", app_id="fates", transport="grpc") - value(
+        before, "venus_throttled_events_total", app_id="fates", transport="grpc") == 3
 
 
 async def test_a_request_that_never_arrives_is_counted_once(start: StartVenus) -> None:
@@ -194,3 +201,119 @@ async def _until(condition: Callable[[], Awaitable[bool]], within_s: float) -> N
     while not await condition():
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+# Over HTTP: the same refusals, each counted once with transport="http" and nothing moving for grpc.
+
+async def _http_fates(venus: Venus, action: Callable[[], Awaitable[object]]) -> dict[str, object]:
+    before = await scrape(venus)
+    await action()
+    return _moves(before, await scrape(venus), "http")
+
+
+_HTTP_STATUS = {"invalid_argument": 400, "unauthenticated": 401, "resource_exhausted": 429, "unavailable": 503}
+
+
+async def _http_refused(venus: Venus, body: bytes, code: str, headers: dict[str, str] | None = None) -> None:
+    reply = await post(venus, body, headers=headers)
+    assert (reply.status, reply.json()["code"]) == (_HTTP_STATUS[code], code), reply.body
+
+
+@pytest.mark.parametrize(("headers", "reason", "label"), [
+    pytest.param({}, "key_missing", "missing", id="missing"),
+    pytest.param({"authorization": "Bearer vk_not-a-key"}, "key_unknown", "unknown", id="unknown"),
+])
+async def test_a_refused_api_key_over_http_is_counted_once(
+    start: StartVenus, tmp_path: Path, category: str, headers: dict[str, str], reason: str, label: str
+) -> None:
+    """An HTTP call without a good key is one UNAUTHENTICATED rejection and one auth failure, transport http."""
+    keys = tmp_path / "keys.toml"
+    keys.write_text(key_entry("app", new_key(), ["fates"], ["*"]))
+    venus = await start(http_enabled=True, api_keys_path=str(keys))
+    before = await scrape(venus)
+    moves = await _http_fates(venus, lambda: _http_refused(
+        venus, _request(category).SerializeToString(), "unauthenticated", headers))
+    assert moves == _refused_once("UNAUTHENTICATED", reason)
+    assert value(await scrape(venus), "venus_auth_failures_total", reason=label, transport="http") - value(
+        before, "venus_auth_failures_total", reason=label, transport="http") == 1
+
+
+async def test_a_batch_over_quota_over_http_is_counted_once(start: StartVenus, category: str) -> None:
+    """Past the burst, an HTTP batch is one RESOURCE_EXHAUSTED rejection and its events count as throttled."""
+    venus = await start(http_enabled=True, quota_events_per_s=1, quota_burst_s=1)
+
+    async def twice() -> None:
+        assert (await post(venus, _request(category, events=5).SerializeToString())).status == 200
+        await _http_refused(venus, _request(category, events=3).SerializeToString(), "resource_exhausted")
+
+    before = await scrape(venus)
+    moves = await _http_fates(venus, twice)
+    assert moves == {"rejections": {("RESOURCE_EXHAUSTED", "quota_exceeded"): 1.0},
+                     "uploads": {"all_upload": 2.0, "success_upload": 1.0}, "events": 5}
+    assert value(await scrape(venus), "venus_throttled_events_total", app_id="fates", transport="http") - value(
+        before, "venus_throttled_events_total", app_id="fates", transport="http") == 3
+
+
+async def test_a_batch_over_the_in_flight_limit_over_http_is_counted_once(start: StartVenus, category: str) -> None:
+    """With the in-flight limit used up by one HTTP batch, the next is one RESOURCE_EXHAUSTED rejection."""
+    venus = await start(http_enabled=True, max_events_per_batch=10, max_events_in_flight=10, kafka_linger_ms=1000)
+
+    async def crowd() -> None:
+        first = asyncio.ensure_future(post(venus, _request(category, events=10).SerializeToString()))
+        await _until(lambda: _in_flight(venus), 10)
+        await _http_refused(venus, _request(category).SerializeToString(), "resource_exhausted")
+        assert pb.UploadEventsResponse.FromString((await first).body).code == pb.RESULT_CODE_ALL_SUCCESS
+
+    moves = await _http_fates(venus, crowd)
+    assert moves == {"rejections": {("RESOURCE_EXHAUSTED", "overloaded"): 1.0},
+                     "uploads": {"all_upload": 2.0, "success_upload": 1.0}, "events": 10}
+
+
+async def test_a_body_that_never_arrives_over_http_is_counted_once(start: StartVenus) -> None:
+    """An HTTP call that sends headers and then too little body is one DEADLINE_EXCEEDED rejection."""
+    venus = await start(http_enabled=True, request_read_timeout_s=1)
+
+    async def stall() -> None:
+        raw = await RawConnection.open(venus)
+        await raw.send(f"POST {UPLOAD_PATH} HTTP/1.1\r\nhost: v\r\ncontent-type: application/proto\r\n"
+                       "content-length: 50\r\n\r\n".encode())
+        assert (await raw.answer())[0] == 504
+        await raw.close()
+
+    assert await _http_fates(venus, stall) == _refused_once("DEADLINE_EXCEEDED", "read_timeout")
+
+
+async def test_a_body_over_the_read_budget_over_http_is_counted_once(start: StartVenus) -> None:
+    """A body that would take the bodies being read past max_bytes_in_flight is one RESOURCE_EXHAUSTED rejection."""
+    venus = await start(http_enabled=True, max_message_bytes=200_000, max_bytes_in_flight=300_000)
+
+    async def crowd() -> None:
+        held = await RawConnection.open(venus)
+        await held.send(f"POST {UPLOAD_PATH} HTTP/1.1\r\nhost: v\r\ncontent-type: application/proto\r\n"
+                        "content-length: 200000\r\n\r\n".encode())
+        await _http_refused(venus, b"\0" * 150_000, "resource_exhausted")
+        await held.close()
+
+    moves = await _http_fates(venus, crowd)
+    assert moves == _refused_once("RESOURCE_EXHAUSTED", "overloaded")
+
+
+async def test_a_malformed_body_over_http_is_counted_once(venus_http: Venus) -> None:
+    """A body that is not an UploadEventsRequest is one INVALID_ARGUMENT rejection, counted as wrong meta."""
+    moves = await _http_fates(venus_http, lambda: _http_refused(venus_http, b"\xff\xff\xff\xff", "invalid_argument"))
+    assert moves == _refused_once("INVALID_ARGUMENT", "malformed_request", wrong_meta=True)
+
+
+async def test_a_batch_during_drain_over_http_is_counted_once(venus_http: Venus, category: str) -> None:
+    """Once shutdown began, an HTTP batch is one UNAVAILABLE rejection."""
+    assert venus_http.admission is not None
+    await venus_http.admission.drain(quiet_s=0, timeout_s=0)
+    moves = await _http_fates(venus_http, lambda: _http_refused(
+        venus_http, _request(category).SerializeToString(), "unavailable"))
+    assert moves == _refused_once("UNAVAILABLE", "shutting_down")
+
+
+@pytest.fixture
+async def venus_http(start: StartVenus) -> Venus:
+    """A running Venus with its HTTP port on."""
+    return await start(http_enabled=True)

@@ -37,11 +37,11 @@ async def test_metrics_count_uploads_events_and_stages(venus: Venus, category: s
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
 
-    uploads = {t: delta("venus_uploads_total", type=t)
+    uploads = {t: delta("venus_uploads_total", type=t, transport="grpc")
                for t in ("all_upload", "success_upload", "wrong_data", "wrong_meta")}
     assert uploads == {"all_upload": 3, "success_upload": 1, "wrong_data": 1, "wrong_meta": 1}
-    assert delta("venus_events_total", category=category, code="EVENT_CODE_OK") == 3
-    assert delta("venus_events_total", category=category, code="EVENT_CODE_VALIDATION_ERROR") == 1
+    assert delta("venus_events_total", category=category, code="EVENT_CODE_OK", transport="grpc") == 3
+    assert delta("venus_events_total", category=category, code="EVENT_CODE_VALIDATION_ERROR", transport="grpc") == 1
     for stage in ("validate", "enrich", "publish"):
         assert delta("venus_stage_seconds_count", stage=stage) == 2, stage
         assert value(after, "venus_stage_seconds_sum", stage=stage) > 0, stage

@@ -143,8 +143,8 @@ async def test_a_client_that_never_reads_answers_is_held_back_by_flow_control(
             except TimeoutError:
                 break  # the write waits: HTTP/2 flow control holds the client back
             written += 1
-        taken = value(await scrape(venus), "venus_uploads_total", type="all_upload") - value(
-            before, "venus_uploads_total", type="all_upload")
+        taken = value(await scrape(venus), "venus_uploads_total", type="all_upload", transport="grpc") - value(
+            before, "venus_uploads_total", type="all_upload", transport="grpc")
         call.cancel()
     assert written < 300, "the client was never held back"
     # What fits in HTTP/2 buffers (gRPC grows its windows to a few MB; seen: 61 answers of ~60 KB) plus the

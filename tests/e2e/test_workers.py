@@ -1,9 +1,10 @@
-"""``venus serve --workers N``: workers share the port, metrics add up, a dead worker is replaced."""
+"""``venus serve --workers N``: workers share the ports (gRPC and HTTP), metrics add up, a dead worker is replaced."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import os
 import signal
 import time
@@ -18,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.server.transport import free_port
 from venus_grpc.tools.devbroker import EmbeddedBroker
 from venus_grpc.tools.process import VenusProcess, running_venus
 
@@ -27,8 +29,9 @@ pytestmark = pytest.mark.timeout(90)
 class _Served:
     """A ``venus serve --workers 2`` subprocess and what it logs."""
 
-    def __init__(self, venus: VenusProcess) -> None:
+    def __init__(self, venus: VenusProcess, http_port: int) -> None:
         self.venus = venus
+        self.http_port = http_port
 
     def lines(self, event: str) -> list[dict[str, object]]:
         found = []
@@ -49,16 +52,18 @@ class _Served:
 
     def uploads(self, kind: str) -> float:
         for labels, value in self.samples("venus_uploads_total"):
-            if labels.get("type") == kind:
+            if labels == {"type": kind, "transport": "grpc"}:
                 return value
         raise AssertionError("venus_uploads_total missing from /metrics")
 
 
 @pytest.fixture
 def served(broker: EmbeddedBroker, tmp_path: Path) -> Iterator[_Served]:
-    """Two workers behind one port, DEBUG logs to a file; stopped by pid afterwards."""
-    with running_venus(broker.bootstrap, log_dir=tmp_path, workers=2, metrics=True, log_level="DEBUG") as venus:
-        running = _Served(venus)
+    """Two workers behind one port (and one HTTP port), DEBUG logs to a file; stopped by pid afterwards."""
+    http_port = free_port()
+    with running_venus(broker.bootstrap, log_dir=tmp_path, workers=2, metrics=True, log_level="DEBUG",
+                       extra=("--http-enabled", "true", "--http-port", str(http_port))) as venus:
+        running = _Served(venus, http_port)
         _wait_for(lambda: len(running.serving_pids()) == 2, "two workers serving", within_s=30)
         yield running
     # Workers orphaned by a killed supervisor are no longer its descendants: stop any still alive by its pid.
@@ -95,6 +100,26 @@ async def test_both_workers_serve_and_metrics_add_up(served: _Served, category: 
     answered_by = {line["pid"] for line in served.lines("batch answered")}
     assert answered_by == set(served.serving_pids())
     assert served.uploads("all_upload") - before == 24
+
+
+async def test_both_workers_serve_the_http_port(served: _Served, category: str) -> None:
+    """HTTP connections to the one HTTP port are answered by both workers."""
+    request = pb.UploadEventsRequest(meta=pb.BatchMeta(app_id="app", category=category),
+                                     events=[pb.Event(id="h", payload=b"{}")]).SerializeToString()
+
+    def one_per_connection() -> list[int]:
+        statuses = []
+        for _ in range(24):
+            connection = http.client.HTTPConnection("127.0.0.1", served.http_port, timeout=10)
+            connection.request("POST", "/venus.v1.IngestService/UploadEvents", body=request,
+                               headers={"content-type": "application/proto"})
+            statuses.append(connection.getresponse().status)
+            connection.close()
+        return statuses
+
+    assert await asyncio.to_thread(one_per_connection) == [200] * 24
+    answered_by = {line["pid"] for line in served.lines("batch answered") if line.get("transport") == "http"}
+    assert answered_by == set(served.serving_pids())
 
 
 async def test_a_killed_worker_is_replaced_and_shutdown_stays_clean(served: _Served, category: str) -> None:

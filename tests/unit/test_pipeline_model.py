@@ -89,7 +89,7 @@ def test_backend_ids_are_distinct_version_4_uuids() -> None:
 
 def test_a_batch_fate_is_recorded_once() -> None:
     """A batch answered once cannot also be refused: a second fate is a bug, not a second count."""
-    fate = Fate()
+    fate = Fate("grpc")
     fate.answered("C", [pb.EVENT_CODE_OK], topic="t")
     with pytest.raises(RuntimeError, match="already recorded"):
         fate.refused(RequestError(Reason.KAFKA_UNAVAILABLE, "gone"))

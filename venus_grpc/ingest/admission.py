@@ -1,6 +1,6 @@
 """Admission: everything between a parsed request and its answer, for any transport.
 
-A transport (the gRPC servicer, the stream handler) decodes a batch, says what it knows of the caller
+A transport (the gRPC servicer, the stream handler, the HTTP endpoint) decodes a batch, says what it knows of the caller
 (:class:`Caller`) and calls :meth:`Admission.upload`, which reads top to bottom: refuse while draining,
 check the request, the key's grant and the app's quota, refuse when Kafka is away or too much is in
 flight, run the pipeline, answer. It returns the answer or raises the :class:`RequestError` that
@@ -21,7 +21,7 @@ from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.ingest.checks import MalformedRequest, check_request
 from venus_grpc.ingest.errors import Reason, RequestError
 from venus_grpc.ingest.keys import Grant, authorize
-from venus_grpc.ingest.outcomes import Fate
+from venus_grpc.ingest.outcomes import Fate, Transport
 from venus_grpc.ingest.pipeline import Batch, RequestContext, Stage, run_stages
 from venus_grpc.ingest.quotas import Quotas
 from venus_grpc.ingest.scope import colored_if, current_request_id
@@ -43,6 +43,7 @@ class Caller:
     ip: str  # the client's address, trusted proxies already looked through; "" when unknown
     time_left_s: float | None  # until the caller's deadline; None: no deadline
     grant: Grant | None = None  # the API key's grant; None when keys are off
+    transport: Transport = "grpc"  # the port the batch came by, a label of its fate's metrics
 
 
 class Admission:
@@ -70,7 +71,7 @@ class Admission:
     async def upload(self, request: pb.UploadEventsRequest | MalformedRequest,
                      caller: Caller) -> pb.UploadEventsResponse:
         """Answer one batch, or raise the :class:`RequestError` that refuses it as a whole."""
-        fate = Fate()
+        fate = Fate(caller.transport)
         with colored_if(self._listed(request)):
             try:
                 batch = await self._admit(request, caller)

@@ -3,12 +3,14 @@
 A batch is refused as a whole (a request-level status) or answered (one result per event). Each path
 through a transport or admission creates one :class:`Fate` and records it once; a second record is a bug
 and raises, as a part's second decision does. So ``venus_uploads_total{type="all_upload"}`` equals the
-refused batches plus the answered ones, and nothing is counted twice.
+refused batches plus the answered ones, and nothing is counted twice. Every fate metric carries the
+``transport`` the batch came by (``grpc`` or ``http``), so the two ports can be told apart and added up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import structlog
 
@@ -17,6 +19,7 @@ from venus_grpc.ingest.errors import Reason, RequestError
 from venus_grpc.obs import metrics
 
 log = structlog.get_logger(__name__)
+Transport = Literal["grpc", "http"]
 
 # Refusals for what the batch itself says (rather than who sent it, or the state of Venus).
 _WRONG_META = frozenset({Reason.MALFORMED_REQUEST, Reason.NO_REQUEST, Reason.BAD_META, Reason.NO_EVENTS,
@@ -29,42 +32,44 @@ _app_labels: set[str] = set()
 
 
 class Fate:
-    """The one outcome of one batch: :meth:`refused` or :meth:`answered`, exactly once."""
+    """The one outcome of one batch that came by ``transport``: :meth:`refused` or :meth:`answered`, exactly once."""
 
-    __slots__ = ("_recorded",)
+    __slots__ = ("_recorded", "transport")
 
-    def __init__(self) -> None:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
         self._recorded = False
 
     def refused(self, error: RequestError, *, app_id: str = "", events: int = 0) -> None:
         """The batch failed as a whole with ``error``; ``events`` of app ``app_id`` were not taken."""
         self._record()
-        metrics.BATCH_REJECTIONS.labels(error.status.name, error.reason.value).inc()
+        metrics.BATCH_REJECTIONS.labels(error.status.name, error.reason.value, self.transport).inc()
         if error.reason in _WRONG_META:
-            metrics.UPLOADS.labels("wrong_meta").inc()
+            metrics.UPLOADS.labels("wrong_meta", self.transport).inc()
         elif error.reason in _AUTH_FAILURE:
-            metrics.AUTH_FAILURES.labels(_AUTH_FAILURE[error.reason]).inc()
+            metrics.AUTH_FAILURES.labels(_AUTH_FAILURE[error.reason], self.transport).inc()
         elif error.reason is Reason.QUOTA_EXCEEDED:
-            metrics.THROTTLED_EVENTS.labels(app_label(app_id)).inc(events)
-        log.info("batch refused", status=error.status.name, reason=error.reason.value, error=error.message)
+            metrics.THROTTLED_EVENTS.labels(app_label(app_id), self.transport).inc(events)
+        log.info("batch refused", status=error.status.name, reason=error.reason.value, error=error.message,
+                 transport=self.transport)
 
     def answered(self, category: str, codes: Sequence[pb.EventCode], *, topic: str) -> None:
         """The batch was answered with one result per event, whose codes are ``codes``."""
         self._record()
         for code in set(codes):
-            metrics.EVENTS.labels(category, pb.EventCode.Name(code)).inc(codes.count(code))
+            metrics.EVENTS.labels(category, pb.EventCode.Name(code), self.transport).inc(codes.count(code))
         ok = codes.count(pb.EVENT_CODE_OK)
         if ok == len(codes):
-            metrics.UPLOADS.labels("success_upload").inc()
+            metrics.UPLOADS.labels("success_upload", self.transport).inc()
         elif ok + codes.count(pb.EVENT_CODE_PUBLISH_ERROR) < len(codes):
-            metrics.UPLOADS.labels("wrong_data").inc()
-        log.debug("batch answered", topic=topic, events=len(codes), ok=ok)
+            metrics.UPLOADS.labels("wrong_data", self.transport).inc()
+        log.debug("batch answered", topic=topic, events=len(codes), ok=ok, transport=self.transport)
 
     def _record(self) -> None:
         if self._recorded:
             raise RuntimeError("this batch's fate is already recorded: every batch ends exactly once")
         self._recorded = True
-        metrics.UPLOADS.labels("all_upload").inc()
+        metrics.UPLOADS.labels("all_upload", self.transport).inc()
 
 
 def app_label(app_id: str) -> str:

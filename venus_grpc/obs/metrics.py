@@ -4,23 +4,28 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+# The fate metrics (uploads, events, rejections, auth failures, throttled events) carry the transport a batch
+# came by: "grpc" (the gRPC port) or "http" (Connect and gRPC-Web on the HTTP port).
+TRANSPORTS = ("grpc", "http")
+
 UPLOADS = Counter(
     "venus_uploads",
     "UploadEvents batches by outcome type: all_upload (every batch received), wrong_meta (rejected "
     "as a whole for its meta or size), wrong_data (at least one event rejected for its content), "
-    "success_upload (every event published).",
-    ["type"],
+    "success_upload (every event published); by transport (grpc, http).",
+    ["type", "transport"],
 )
 EVENTS = Counter(
     "venus_events",
-    "Events by category and final per-event code (EVENT_CODE_OK, EVENT_CODE_VALIDATION_ERROR, ...).",
-    ["category", "code"],
+    "Events by category, final per-event code (EVENT_CODE_OK, EVENT_CODE_VALIDATION_ERROR, ...) and transport.",
+    ["category", "code", "transport"],
 )
 BATCH_REJECTIONS = Counter(
     "venus_batch_rejections",
     "Batches refused as a whole (an UploadEvents RPC failed, or a stream batch rejected), by gRPC status and "
-    "reason (malformed_request, bad_meta, key_missing, quota_exceeded, overloaded, kafka_unavailable, ...).",
-    ["status", "reason"],
+    "reason (malformed_request, bad_meta, key_missing, quota_exceeded, overloaded, kafka_unavailable, ...) "
+    "and transport.",
+    ["status", "reason", "transport"],
 )
 STAGE_SECONDS = Histogram(
     "venus_stage_seconds",
@@ -46,19 +51,19 @@ KAFKA_READY = Gauge(
 )
 REQUEST_READ_TIMEOUTS = Counter(
     "venus_request_read_timeouts",
-    "Unary calls ended because their request message did not arrive within request_read_timeout_s.",
+    "Unary calls ended because their request message (HTTP: body) did not arrive within request_read_timeout_s.",
 )
 AUTH_FAILURES = Counter(
     "venus_auth_failures",
     "Calls refused for their API key: missing, unknown or revoked (UNAUTHENTICATED), or forbidden "
-    "(PERMISSION_DENIED: the key does not cover the batch's app_id or category).",
-    ["reason"],
+    "(PERMISSION_DENIED: the key does not cover the batch's app_id or category), by transport.",
+    ["reason", "transport"],
 )
 THROTTLED_EVENTS = Counter(
     "venus_throttled_events",
     "Events refused with RESOURCE_EXHAUSTED because their app was over its quota, by app_id (the first "
-    "100 apps seen by a process get their own label, later ones share app_id=\"_other\").",
-    ["app_id"],
+    "100 apps seen by a process get their own label, later ones share app_id=\"_other\") and transport.",
+    ["app_id", "transport"],
 )
 ASYNCIO_TASKS = Gauge(
     "venus_asyncio_tasks",
@@ -96,7 +101,8 @@ DEAD_LETTERS = Counter(
 )
 
 for _type in ("all_upload", "wrong_meta", "wrong_data", "success_upload"):
-    UPLOADS.labels(_type)
+    for _transport in TRANSPORTS:
+        UPLOADS.labels(_type, _transport)
 for _outcome in ("published", "failed", "dropped"):
     DEAD_LETTERS.labels(_outcome)
 

@@ -1,10 +1,11 @@
 """Building and running the server: startup → serve until SIGTERM/SIGINT → shutdown.
 
-Startup order: the gRPC port opens NOT_SERVING, /metrics starts, the Kafka producer connects in
-the background and only then is health SERVING (and NOT_SERVING again while the broker stops
-answering: venus_grpc/server/readiness.py); once connected, what acks=all is worth on the cluster
-is checked in the background (venus_grpc/server/durability.py). Shutdown order: NOT_SERVING, stop
-taking RPCs and let in-flight ones finish within the grace period, then flush and stop the producer.
+Startup order: the gRPC port opens NOT_SERVING, then the HTTP port (when enabled) with /readyz 503,
+/metrics starts, the Kafka producer connects in the background and only then is health SERVING (and
+NOT_SERVING again while the broker stops answering: venus_grpc/server/readiness.py); once connected, what
+acks=all is worth on the cluster is checked in the background (venus_grpc/server/durability.py). Shutdown
+order: NOT_SERVING, refuse new batches on both ports while in-flight ones finish (drain), stop both servers
+within the grace period, then flush and stop the producer.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from venus_grpc.obs import metrics
 from venus_grpc.obs.logship import LogShipper
 from venus_grpc.obs.telemetry import build_tracer_provider
 from venus_grpc.server.durability import check_durability
+from venus_grpc.server.http import HttpServer, serve_http
 from venus_grpc.server.interceptors import GatewayInterceptor
 from venus_grpc.server.readiness import follow_kafka
 from venus_grpc.server.servicer import add_ingest_service
@@ -47,7 +49,7 @@ _DRAIN_QUIET_S = 0.2  # on shutdown, refuse uploads ourselves until none came fo
 
 @dataclass
 class Venus:
-    """A running Venus: its gRPC server, health, producer and /metrics endpoint."""
+    """A running Venus: its gRPC server, HTTP port, health, producer and /metrics endpoint."""
 
     settings: Settings
     server: grpc.aio.Server
@@ -62,6 +64,9 @@ class Venus:
     _metrics_server: Any = None
     health_server: grpc.aio.Server | None = None  # plaintext, health only: see Settings.health_port
     health_port: int | None = None
+    http_server: HttpServer | None = None  # Connect and gRPC-Web: see Settings.http_enabled
+    http_port: int | None = None
+    serving: bool = False  # gRPC health of venus.v1.IngestService is SERVING; /readyz says the same
     _connect_task: asyncio.Task[None] | None = None
     _key_watch_task: asyncio.Task[None] | None = None
     _durability_task: asyncio.Task[None] | None = None
@@ -80,10 +85,12 @@ class Venus:
         log.info("shutting down", grace_s=grace_s)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace_s
+        self.serving = False
         await self.health.enter_graceful_shutdown()
         if self.admission is not None:
             await self.admission.drain(quiet_s=_DRAIN_QUIET_S, timeout_s=grace_s)
-        await self.server.stop(max(deadline - loop.time(), 1.0))
+        left_s = max(deadline - loop.time(), 1.0)
+        await asyncio.gather(self.server.stop(left_s), *([self.http_server.stop(left_s)] if self.http_server else []))
         if self.health_server is not None:
             await self.health_server.stop(None)
         for task in (self._connect_task, self._key_watch_task, self._durability_task, self._geo_watch_task):
@@ -134,11 +141,16 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
                   tracer_provider=tracer_provider, admission=admission, _dead_letters=dead_letters)
     if settings.health_port:
         venus.health_server, venus.health_port = await _start_health_server(settings, health_servicer)
+    if settings.http_enabled:
+        venus.http_server = await serve_http(admission, key_file=key_file, tracer=admission.tracer,
+                                             ready=lambda: venus.serving)
+        venus.http_port = venus.http_server.port
     if settings.metrics_enabled:
         venus._metrics_server, _ = start_http_server(settings.metrics_port, settings.metrics_host)
         venus.metrics_port = venus._metrics_server.server_port
     _start_background_tasks(venus, key_file)
-    log.info("listening", port=port, metrics_port=venus.metrics_port, kafka=settings.kafka_bootstrap)
+    log.info("listening", port=port, http_port=venus.http_port, metrics_port=venus.metrics_port,
+             kafka=settings.kafka_bootstrap)
     return venus
 
 
@@ -191,6 +203,8 @@ async def _set_serving(venus: Venus, serving: bool) -> None:
     # liveness probes) turns SERVING with the first connection and stays so: restarting a process does
     # not bring a broker back. Both are ignored once graceful shutdown began.
     status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
+    if not venus._stopped:
+        venus.serving = serving
     await venus.health.set(SERVICE_NAME, status)
     if serving:
         await venus.health.set("", status)

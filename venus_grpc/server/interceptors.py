@@ -117,7 +117,7 @@ class _Call:
 
     def _refuse(self, context: grpc.aio.ServicerContext, error: RequestError) -> None:
         if self.scoped:
-            Fate().refused(error)
+            Fate("grpc").refused(error)
         refuse(context, error)
 
 

@@ -72,7 +72,7 @@ async def _answer(admission: Admission, item: StreamItem, caller: Caller, stream
     if isinstance(item, MalformedRequest):
         error = RequestError(Reason.MALFORMED_REQUEST,
                              f"a stream message is not a valid venus.v1.StreamEventsRequest: {item.error}")
-        Fate().refused(error)
+        Fate("grpc").refused(error)
         return pb.StreamEventsResponse(rejection=rejection_of(error))
     with request_scope(f"{stream_id}.{item.sequence}"):
         try:
@@ -86,7 +86,7 @@ async def _answer(admission: Admission, item: StreamItem, caller: Caller, stream
 
 def _refuse_stream(context: grpc.aio.ServicerContext) -> None:
     error = _shutting_down()
-    Fate().refused(error)
+    Fate("grpc").refused(error)
     refuse(context, error)
 
 

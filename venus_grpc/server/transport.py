@@ -55,7 +55,7 @@ def add_port(server: grpc.aio.Server, settings: Settings) -> int:
     """Listen on ``host:port`` with TLS when a certificate is configured; return the port bound."""
     address = f"{settings.host}:{settings.port}"
     if not settings.tls:
-        if not _is_loopback(settings.host):
+        if not is_loopback(settings.host):
             log.warning("serving PLAINTEXT on a non-loopback address: anyone on the network can read and forge "
                         "traffic; set VENUS_TLS_CERT_PATH and VENUS_TLS_KEY_PATH", address=address)
         return int(server.add_insecure_port(address))
@@ -139,7 +139,8 @@ def _check_pair(cert_path: str, key_path: str) -> None:
     ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert_path, key_path)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """True for an address only this machine can reach."""
     if host == "localhost":
         return True
     try:

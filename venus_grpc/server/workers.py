@@ -1,4 +1,4 @@
-"""``venus serve --workers N``: N worker processes sharing one port through ``SO_REUSEPORT``.
+"""``venus serve --workers N``: N worker processes sharing one port (and the HTTP port) through ``SO_REUSEPORT``.
 
 The supervisor owns no traffic: it starts the workers, serves their Prometheus metrics aggregated
 (multiprocess mode), forwards SIGTERM/SIGINT, and restarts a worker that dies while serving (with
@@ -41,15 +41,18 @@ def worker_count(settings: Settings) -> int:
 def run_workers(settings: Settings, count: int) -> int:
     """Run ``count`` workers until SIGTERM/SIGINT; 0 when every worker shut down cleanly."""
     port = settings.port or free_port(settings.host)
+    # Every worker must bind the same ports: "any free port" is chosen once, here.
+    http_port = (settings.http_port or free_port(settings.host)) if settings.http_enabled else settings.http_port
     metrics_dir = tempfile.mkdtemp(prefix="venus-metrics-")
     # Read by prometheus_client when a worker imports it: each worker writes its samples there.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    worker_settings = dataclasses.replace(settings, port=port, metrics_enabled=False, reuse_port=True)
+    worker_settings = dataclasses.replace(settings, port=port, http_port=http_port, metrics_enabled=False,
+                                          reuse_port=True)
     supervisor = _Supervisor(worker_settings, count, metrics_dir)
     try:
         if settings.metrics_enabled:
             _serve_aggregated_metrics(settings, metrics_dir)
-        log.info("starting workers", workers=count, port=port)
+        log.info("starting workers", workers=count, port=port, http_port=http_port if settings.http_enabled else None)
         return supervisor.run()
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -101,6 +101,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
+{{/* "true" when the HTTP port (Connect, gRPC-Web) is on: config.httpEnabled, else the service's default. */}}
+{{- define "venus.httpEnabled" -}}
+{{- include "venus.setting" (list . "httpEnabled") }}
+{{- end }}
+
 {{/* The canary's own labels: another app.kubernetes.io/name, so that no Venus selector picks its pods. */}}
 {{- define "venus.canarySelectorLabels" -}}
 app.kubernetes.io/name: {{ include "venus.name" . }}-canary
