@@ -75,7 +75,7 @@ def _ran_past_missing_after(samples: Samples) -> bool:
 
 def _kafka_unavailable_refusals() -> float:
     """Batches the in-process Venus refused because it could not reach Kafka."""
-    labels = {"status": "UNAVAILABLE", "reason": "kafka_unavailable"}
+    labels = {"status": "UNAVAILABLE", "reason": "kafka_unavailable", "transport": "grpc"}
     return REGISTRY.get_sample_value("venus_batch_rejections_total", labels) or 0.0
 
 
