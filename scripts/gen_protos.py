@@ -1,4 +1,4 @@
-"""Generate the code for protos/ with ``buf generate`` (buf.gen.yaml): Python, Go, Java and Android.
+"""Generate the code for protos/ with ``buf generate`` (buf.gen.yaml): Python, Go, Java, Android and TypeScript.
 
 ``--check`` fails if any committed generated file is stale. buf writes into a temporary directory;
 then the Python package is finished here: protoc writes absolute imports (``from venus.v1 import
@@ -6,7 +6,8 @@ ingest_pb2``) but the generated package lives inside another package, so they be
 one tree serves both the server (venus_grpc/_pb) and the client library (venus_client/_pb).
 The plugins are Debian's (Go, Java, and the Java-lite and Kotlin output of protoc and the gRPC Java
 plugin for Android) and the pinned grpcio-tools (Python): a Debian release fixes
-their versions, so the output is the same on every machine of that release.
+their versions, so the output is the same on every machine of that release. The TypeScript plugin
+(protoc-gen-es, for the web client) is npm's, pinned by package-lock.json like buf.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BUF = ROOT / "node_modules" / ".bin" / "buf"
+PROTOC_GEN_ES = ROOT / "node_modules" / ".bin" / "protoc-gen-es"  # buf.gen.yaml runs it by this path
 PYTHON_OUT = "venus_grpc/_pb"  # where buf.gen.yaml puts Python
 PYTHON_CLIENT = "clients/python/venus_client/_pb"  # a copy of it
 GENERATED = (PYTHON_OUT, PYTHON_CLIENT, "clients/go/venus", "clients/java/src/main/java",
-             "clients/android/src/main/java", "clients/android/src/main/kotlin")
+             "clients/android/src/main/java", "clients/android/src/main/kotlin", "clients/web/src/gen")
 PLUGINS = {  # local executables buf.gen.yaml runs, and the Debian packages that provide them
     "protoc": "protobuf-compiler", "protoc-gen-go": "protoc-gen-go", "protoc-gen-go-grpc": "protoc-gen-go-grpc",
     "grpc_java_plugin": "protobuf-compiler-grpc-java-plugin",
@@ -34,8 +36,9 @@ _ABSOLUTE_IMPORT = re.compile(r"^from venus\.v1 import (\w+)", re.MULTILINE)
 
 
 def _require_tools() -> None:
-    if not BUF.exists():
-        sys.exit("buf is missing: run `npm install` in the repository root (package.json pins it).")
+    for tool in (BUF, PROTOC_GEN_ES):
+        if not tool.exists():
+            sys.exit(f"{tool.name} is missing: run `npm install` in the repository root (package.json pins it).")
     missing = [package for tool, package in PLUGINS.items() if shutil.which(tool) is None]
     if missing:
         sys.exit(f"protoc plugins are missing: apt-get install {' '.join(missing)} (scripts/test installs them)")
@@ -74,7 +77,8 @@ def _stale(fresh: Path, current: Path) -> list[str]:
 
 
 def _versions() -> str:
-    tools = [["protoc", "--version"], ["protoc-gen-go", "--version"], ["protoc-gen-go-grpc", "--version"]]
+    tools = [["protoc", "--version"], ["protoc-gen-go", "--version"], ["protoc-gen-go-grpc", "--version"],
+             [str(PROTOC_GEN_ES), "--version"]]
     found = [subprocess.run(t, capture_output=True, text=True).stdout.strip() for t in tools]
     return ", ".join(found)
 
