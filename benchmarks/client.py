@@ -1,17 +1,20 @@
-"""``python -m benchmarks.client``: events/s a Python service gets from venus-client, batched vs one by one.
+"""``python -m benchmarks.client``: events/s a Python service gets from venus-client, and over which transport.
 
 A fresh Tansu broker and ``venus serve`` on loopback; then, in this process, the same number of
-events sent three ways: ``emit_wait()`` through the client's batching buffer, ``upload()`` of one
-event per call awaited in turn (what a naive integration does), and ``upload()`` of one event per
-call with several calls in flight. Each way runs for the given rounds, interleaved, and the medians
-are printed with the ratio to one-by-one. Every event is then looked for in Kafka, so a fast figure
-cannot hide a loss.
+events sent several ways: ``emit_wait()`` through the client's batching buffer with its defaults; at
+small batch sizes (1 and 10 events), ``emit`` over one StreamEvents stream (the default transport),
+``emit`` over a unary call per batch, and ``upload()`` of one batch per call awaited in turn (what a
+naive integration does); and ``upload()`` of one event per call with several in flight. Each way runs
+for the given rounds, interleaved, and the medians are printed with the ratio to one-by-one, then the
+issue's target: emit over the stream against one unary call per batch, at each small batch size.
+Every event is then looked for in Kafka, so a fast figure cannot hide a loss.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import statistics
 import sys
 import tempfile
@@ -19,61 +22,92 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from benchmarks.report import table
 from benchmarks.verify import verify
-from venus_client import EventData, Meta, VenusClient
+from venus_client import BufferConfig, EventData, Meta, VenusClient
 from venus_grpc.settings import Settings
 from venus_grpc.tools.devbroker import EmbeddedBroker
 from venus_grpc.tools.process import running_venus
 
-Way = Callable[[VenusClient, list[EventData]], Awaitable[None]]
+SMALL_BATCHES = (1, 10)
+STREAM_TARGET = 3.0  # emit over one stream, in events/s, over one unary call per batch (issue #15)
+Way = Callable[[str, Meta, list[EventData]], Awaitable[None]]
 
 
-async def _batched(client: VenusClient, events: list[EventData]) -> None:
-    for event in events:
-        await client.emit_wait(event)
-    await client.flush()
+async def _emit(target: str, meta: Meta, events: list[EventData], *, transport: Literal["stream", "unary"] = "stream",
+                batch: int | None = None) -> None:
+    config = BufferConfig() if batch is None else BufferConfig(max_batch_events=batch)
+    async with VenusClient(target, default_meta=meta, buffer=config, transport=transport) as client:
+        for event in events:
+            await client.emit_wait(event)
+        await client.flush()
 
 
-async def _one_by_one(client: VenusClient, events: list[EventData]) -> None:
-    for event in events:
-        await client.upload([event])
+async def _upload_batches(target: str, meta: Meta, events: list[EventData], *, batch: int = 1) -> None:
+    async with VenusClient(target, default_meta=meta) as client:
+        for start in range(0, len(events), batch):
+            await client.upload(events[start:start + batch])
 
 
-async def _one_by_one_concurrent(client: VenusClient, events: list[EventData], in_flight: int = 16) -> None:
+async def _one_by_one_concurrent(target: str, meta: Meta, events: list[EventData], in_flight: int = 16) -> None:
     window = asyncio.Semaphore(in_flight)
+    async with VenusClient(target, default_meta=meta) as client:
+        async def one(event: EventData) -> None:
+            async with window:
+                await client.upload([event])
 
-    async def one(event: EventData) -> None:
-        async with window:
-            await client.upload([event])
-
-    await asyncio.gather(*(one(e) for e in events))
+        await asyncio.gather(*(one(e) for e in events))
 
 
-WAYS: dict[str, Way] = {"emit (batched)": _batched, "upload 1 by 1": _one_by_one,
-                        "upload 1 by 1, 16 in flight": _one_by_one_concurrent}
+def _ways() -> dict[str, Way]:
+    ways: dict[str, Way] = {"emit (batched)": _emit, "upload 1 by 1": _upload_batches,
+                            "upload 1 by 1, 16 in flight": _one_by_one_concurrent}
+    for b in SMALL_BATCHES:
+        ways[f"emit, stream, batches of {b}"] = functools.partial(_emit, batch=b)
+        ways[f"emit, unary, batches of {b}"] = functools.partial(_emit, transport="unary", batch=b)
+        if b > 1:
+            ways[f"upload, one call per batch of {b}"] = functools.partial(_upload_batches, batch=b)
+    return ways
+
+
+def _unary_per_batch(b: int) -> str:
+    return "upload 1 by 1" if b == 1 else f"upload, one call per batch of {b}"
 
 
 async def _measure(target: str, category: str, events: int, rounds: int) -> tuple[dict[str, list[float]], int]:
-    rates: dict[str, list[float]] = {name: [] for name in WAYS}
+    ways = _ways()
+    rates: dict[str, list[float]] = {name: [] for name in ways}
     sent = 0
-    async with VenusClient(target, default_meta=Meta(app_id="bench-client", category=category)) as client:
-        for _ in range(rounds):
-            for name, way in WAYS.items():
-                batch = [EventData(id=f"{uuid.uuid4().hex}", payload={"screen": "home", "n": i}) for i in range(events)]
-                started = time.perf_counter()
-                await way(client, batch)
-                rates[name].append(events / (time.perf_counter() - started))
-                sent += events
-                print(f"  {name}: {rates[name][-1]:,.0f} events/s", file=sys.stderr, flush=True)
+    meta = Meta(app_id="bench-client", category=category)
+    for _ in range(rounds):
+        for name, way in ways.items():
+            batch = [EventData(id=f"{uuid.uuid4().hex}", payload={"screen": "home", "n": i}) for i in range(events)]
+            started = time.perf_counter()
+            await way(target, meta, batch)
+            rates[name].append(events / (time.perf_counter() - started))
+            sent += events
+            print(f"  {name}: {rates[name][-1]:,.0f} events/s", file=sys.stderr, flush=True)
     return rates, sent
 
 
+def _stream_lines(rates: dict[str, list[float]]) -> list[str]:
+    lines = []
+    for b in SMALL_BATCHES:
+        stream, unary = rates[f"emit, stream, batches of {b}"], rates[_unary_per_batch(b)]
+        ratios = [s / u for s, u in zip(stream, unary, strict=True)]
+        ratio = statistics.median(ratios)
+        lines.append(f"emit over one stream vs one unary call per batch, batches of {b}: {ratio:.1f}x (rounds "
+                     f"{', '.join(f'{r:.1f}' for r in ratios)}; target >= {STREAM_TARGET:g}x: "
+                     f"{'met' if ratio >= STREAM_TARGET else 'MISSED'})")
+    return lines
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Measure the three ways and check that every event reached Kafka once."""
+    """Measure every way and check that every event reached Kafka once."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.client", description=__doc__.splitlines()[0])
-    p.add_argument("--events", type=int, default=5000, help="events per way and round")
+    p.add_argument("--events", type=int, default=2000, help="events per way and round")
     p.add_argument("--rounds", type=int, default=3)
     a = p.parse_args(argv)
     category = "BENCH_CLIENT_" + uuid.uuid4().hex[:8].upper()
@@ -85,6 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     base = statistics.median(rates["upload 1 by 1"])
     rows = [[name, f"{statistics.median(r):,.0f}", f"{statistics.median(r) / base:.1f}"] for name, r in rates.items()]
     print(table(["way", "events/s (median)", "vs 1 by 1"], rows))
+    for line in _stream_lines(rates):
+        print(line)
     print(f"in Kafka: {verdict.text()}")
     return 0 if verdict.ok else 1
 

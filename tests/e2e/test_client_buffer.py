@@ -44,7 +44,11 @@ def _event(event_id: str) -> EventData:
 
 
 class _Calls(grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc ships no type hints
-    """Records each call the client makes: when it started, how many events it carried, its status."""
+    """Records each call the client makes: when it started, how many events it carried, its status.
+
+    A unary interceptor sees unary calls only: tests that use it run the buffer over ``transport="unary"``;
+    the same buffer over the default StreamEvents stream is tested in test_client_stream.py.
+    """
 
     def __init__(self) -> None:
         self.started: list[float] = []
@@ -97,7 +101,7 @@ async def test_emitted_events_are_batched_within_the_limit_and_delivered_once_by
     ids = [f"batched-{n}" for n in range(2000)]
     config = BufferConfig(max_batch_events=300)
     async with VenusClient(f"127.0.0.1:{venus.port}", default_meta=_meta(category), buffer=config,
-                           on_outcomes=outcomes, interceptors=[calls]) as client:
+                           on_outcomes=outcomes, interceptors=[calls], transport="unary") as client:
         assert all(client.emit(_event(i)) for i in ids)
     # Leaving the block closed the client, which must have flushed everything first.
 
@@ -117,7 +121,8 @@ async def test_linger_sends_a_small_batch_without_close(
     """Three events, far below any size limit, are sent together once the first has waited linger_s."""
     calls, outcomes = _Calls(), _Outcomes()
     async with VenusClient(f"127.0.0.1:{venus.port}", default_meta=_meta(category),
-                           buffer=BufferConfig(linger_s=0.2), on_outcomes=outcomes, interceptors=[calls]) as client:
+                           buffer=BufferConfig(linger_s=0.2), on_outcomes=outcomes, interceptors=[calls],
+                           transport="unary") as client:
         emitted_at = time.monotonic()
         for event_id in ("l0", "l1", "l2"):
             client.emit(_event(event_id))
@@ -183,7 +188,7 @@ async def test_events_emitted_across_a_broker_restart_are_all_delivered_once(
             await client.emit_wait(_event(event_id))
 
     async with VenusClient(f"127.0.0.1:{venus.port}", default_meta=_meta(category), retry=policy, deadline_s=5,
-                           buffer=config, on_outcomes=outcomes, interceptors=[calls]) as client:
+                           buffer=config, on_outcomes=outcomes, interceptors=[calls], transport="unary") as client:
         # The link works before the outage; the broker keeps this event across its restart.
         assert (await client.upload([_event("before")])).all_ok
         await asyncio.to_thread(own_persistent_broker.stop)

@@ -13,6 +13,8 @@ import grpc
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from venus_client._pb.venus.v1 import ingest_pb2 as pb
+
 if TYPE_CHECKING:
     from venus_client.model import UploadResult
 
@@ -68,3 +70,22 @@ class CallFailure:
             elif detail.Unpack(retry_info):
                 delay_s = retry_info.retry_delay.ToNanoseconds() / 1e9
         return cls(err.code(), err.details() or "", tuple(violations), delay_s)
+
+    @classmethod
+    def from_rejection(cls, rejection: pb.BatchRejection) -> CallFailure:
+        """A batch refused on a stream, as the unary call would have failed."""
+        code = _STATUS_BY_NUMBER.get(rejection.status_code, grpc.StatusCode.UNKNOWN)
+        delay_s = rejection.retry_after.ToNanoseconds() / 1e9 if rejection.HasField("retry_after") else None
+        violations = tuple(FieldViolation(v.field, v.description) for v in rejection.field_violations)
+        return cls(code, rejection.message, violations, delay_s)
+
+
+class CallFailed(Exception):
+    """One call (or one batch on a stream) failed as :attr:`failure` says; the upload decides what next."""
+
+    def __init__(self, failure: CallFailure) -> None:
+        super().__init__(f"{failure.status.name}: {failure.message}")
+        self.failure = failure
+
+
+_STATUS_BY_NUMBER = {status.value[0]: status for status in grpc.StatusCode}

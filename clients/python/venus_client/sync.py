@@ -34,7 +34,7 @@ class SyncVenusClient:
                  api_key: str | None = None, default_meta: MetaLike | None = None, deadline_s: float = 10.0,
                  compression: Literal["gzip"] | None = None, retry: RetryPolicy | None = None,
                  channel_options: Sequence[tuple[str, str | int]] = (), buffer: BufferConfig | None = None,
-                 on_outcomes: OutcomesHook | None = None) -> None:
+                 on_outcomes: OutcomesHook | None = None, transport: Literal["stream", "unary"] = "stream") -> None:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="venus-client", daemon=True)
         self._thread.start()
@@ -42,7 +42,8 @@ class SyncVenusClient:
         async def build() -> VenusClient:  # grpc.aio channels belong to the loop they are made on
             return VenusClient(target, credentials=credentials, api_key=api_key, default_meta=default_meta,
                                deadline_s=deadline_s, compression=compression, retry=retry,
-                               channel_options=channel_options, buffer=buffer, on_outcomes=on_outcomes)
+                               channel_options=channel_options, buffer=buffer, on_outcomes=on_outcomes,
+                               transport=transport)
 
         self._client = self._run(build)
 
