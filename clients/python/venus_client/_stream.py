@@ -99,8 +99,12 @@ class StreamSender:
                 if answer is not None and not answer.done():
                     answer.set_result(reply)
         except grpc.aio.AioRpcError as err:
-            failure = CallFailure.from_error(err)
             self.refused = self.refused or err.code() is grpc.StatusCode.UNIMPLEMENTED
+            failure = CallFailure.from_error(err)
+            if err.code() is grpc.StatusCode.INTERNAL:
+                # The client's core reports INTERNAL for a stream a failed write broke, whatever the server said:
+                # the batches it carried may or may not have been taken, as on a reset connection; send again.
+                failure = CallFailure(grpc.StatusCode.UNAVAILABLE, f"the stream broke: {failure.message}", (), None)
         finally:
             if self._call is call:
                 self._call = None
