@@ -1,16 +1,22 @@
-"""The client's emit() over one StreamEvents stream by default, and over unary calls when the server has no stream."""
+"""The client's emit() over one StreamEvents stream by default, and over unary calls when the server has no stream.
+
+Each test reads what a user would notice: the outcomes and counters the client reports, what reached Kafka,
+and how many calls and streams the client opened.
+"""
 
 from __future__ import annotations
 
 import collections
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import grpc
 import pytest
 
-from tests.kafka_helpers import event_ids
-from venus_client import BufferConfig, EventData, Meta, OutcomeStatus, Platform, VenusClient
+from tests.conftest import StartVenus
+from tests.kafka_helpers import TopicReader, event_ids
+from venus_client import BufferConfig, EventData, EventOutcome, Meta, OutcomeStatus, Platform, VenusClient
 from venus_client._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc import Venus
 
@@ -62,6 +68,54 @@ async def test_emitted_batches_go_over_one_stream(venus: Venus, category: str) -
     assert (opened.streams, opened.unary) == (1, 0)
     published = await event_ids(venus.settings.kafka_bootstrap, category, within_s=40, read_timeout_s=15)
     assert collections.Counter(published) == dict.fromkeys(ids, 1)
+
+
+async def test_streamed_outcomes_come_per_event_in_order_and_say_where_each_went(
+    venus: Venus, category: str, topic_reader: TopicReader
+) -> None:
+    """Each streamed batch answers its events in the order emitted, and each OK outcome names its Kafka message."""
+    batches: list[list[EventOutcome]] = []
+    ids = [f"placed-{n}" for n in range(60)]
+    async with VenusClient(f"127.0.0.1:{venus.port}", default_meta=_meta(category), on_outcomes=batches.append,
+                           buffer=BufferConfig(max_batch_events=7)) as client:
+        for event_id in ids:
+            await client.emit_wait(_event(event_id))
+    # Batches may finish in any order; within one, the outcomes are its events in the order they were emitted.
+    assert sorted(o.id for batch in batches for o in batch) == sorted(ids)
+    for batch in batches:
+        first = ids.index(batch[0].id)
+        assert [o.id for o in batch] == ids[first:first + len(batch)]
+    messages = await topic_reader.read_all(f"to_analyzer__0.{category}")
+    where = {(m.topic, m.partition, m.offset): m.value["event"]["id"] for m in messages}
+    placed = {(o.topic, o.partition, o.offset): o.id for batch in batches for o in batch
+              if o.status is OutcomeStatus.OK}
+    assert placed == where and len(placed) == len(ids)
+
+
+async def test_batches_a_broken_stream_had_not_answered_are_sent_again_on_a_new_one(
+    start: StartVenus, category: str, topic_reader: TopicReader
+) -> None:
+    """Streams the server cuts (connection age) lose nothing: unanswered batches go again; copies share a dedup_key."""
+    # A real break: Venus ends each connection a second after it opened, and a stream still open on it
+    # 0.2 s after its GOAWAY is cut off with UNAVAILABLE, its last batches taken but not answered.
+    venus = await start(max_connection_age_s=1.0, max_connection_age_grace_s=0.2)
+    opened = _Opened()
+    sent: list[str] = []
+    async with VenusClient(f"127.0.0.1:{venus.port}", default_meta=_meta(category), interceptors=opened.interceptors,
+                           buffer=BufferConfig(max_batch_events=5, linger_s=0.01)) as client:
+        deadline = time.monotonic() + 30
+        while opened.streams < 3 and time.monotonic() < deadline:  # two breaks, each followed by a new stream
+            sent.append(f"cut-{len(sent)}")
+            await client.emit_wait(_event(sent[-1]))
+        await client.flush()
+    assert opened.streams >= 3 and opened.unary == 0
+    assert client.counters.sent_ok == len(sent) and client.counters.failed == 0
+    messages = await topic_reader.read_all(f"to_analyzer__0.{category}")
+    keys: dict[str, set[str]] = collections.defaultdict(set)
+    for message in messages:
+        keys[message.value["event"]["id"]].add(message.value["dedup_key"])
+    assert sorted(keys) == sorted(sent), "every event is in Kafka, and nothing else"
+    assert all(len(k) == 1 for k in keys.values()), "every copy of one event has that event's dedup_key"
 
 
 async def test_a_batch_refused_on_the_stream_is_reported_like_a_refused_call(venus: Venus) -> None:
