@@ -47,10 +47,12 @@ def test_the_security_benchmark_measures_every_mode_beside_plaintext() -> None:
     assert all(float(row[2].replace(",", "")) > 0 and row[-1] == "0" for row in rows.values())
 
 
-def test_the_client_benchmark_compares_batching_with_one_by_one() -> None:
-    """Every way of sending gets a figure and every event sent is found in Kafka once."""
+def test_the_client_benchmark_compares_the_stream_batching_and_one_by_one() -> None:
+    """Every way of sending gets a figure, the stream's ratios are printed, and every event is in Kafka once."""
     run = subprocess.run([sys.executable, "-m", "benchmarks.client", "--events", "60", "--rounds", "1"],
                          capture_output=True, text=True, timeout=280)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "in Kafka: ✓" in run.stdout
     assert "emit (batched)" in run.stdout and "upload 1 by 1" in run.stdout
+    for batch in (1, 10):
+        assert f"emit over one stream vs one unary call per batch, batches of {batch}: " in run.stdout
