@@ -6,6 +6,7 @@ and how many calls and streams the client opened.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -16,9 +17,19 @@ import pytest
 
 from tests.conftest import StartVenus
 from tests.kafka_helpers import TopicReader, event_ids
-from venus_client import BufferConfig, EventData, EventOutcome, Meta, OutcomeStatus, Platform, VenusClient
+from venus_client import (
+    BufferConfig,
+    EventData,
+    EventOutcome,
+    Meta,
+    OutcomeStatus,
+    Platform,
+    RetryPolicy,
+    VenusClient,
+)
 from venus_client._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc import Venus
+from venus_grpc.server.transport import free_port
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -109,13 +120,34 @@ async def test_batches_a_broken_stream_had_not_answered_are_sent_again_on_a_new_
             await client.emit_wait(_event(sent[-1]))
         await client.flush()
     assert opened.streams >= 3 and opened.unary == 0
-    assert client.counters.sent_ok == len(sent) and client.counters.failed == 0
-    messages = await topic_reader.read_all(f"to_analyzer__0.{category}")
-    keys: dict[str, set[str]] = collections.defaultdict(set)
-    for message in messages:
-        keys[message.value["event"]["id"]].add(message.value["dedup_key"])
-    assert sorted(keys) == sorted(sent), "every event is in Kafka, and nothing else"
-    assert all(len(k) == 1 for k in keys.values()), "every copy of one event has that event's dedup_key"
+    await _assert_each_delivered(client, sent, topic_reader, category)
+
+
+async def test_batches_a_stopping_venus_left_unanswered_go_to_the_one_started_after_it(
+    start: StartVenus, category: str, topic_reader: TopicReader
+) -> None:
+    """Venus stopped mid-stream and another started on its port: every event emitted across the restart is in Kafka."""
+    port = free_port()
+    first = await start(port=port)
+    opened = _Opened()
+    sent: list[str] = []
+    policy = RetryPolicy(max_attempts=100, total_budget_s=40)  # long enough to span the restart
+    async with VenusClient(f"127.0.0.1:{port}", default_meta=_meta(category), interceptors=opened.interceptors,
+                           retry=policy, buffer=BufferConfig(max_batch_events=5, linger_s=0.01)) as client:
+        async def emit(count: int) -> None:
+            for _ in range(count):
+                sent.append(f"restart-{len(sent)}")
+                await client.emit_wait(_event(sent[-1]))
+
+        emitting = asyncio.create_task(emit(5_000))
+        while client.counters.sent_ok < 500 and not emitting.done():  # the stream is carrying batches when Venus stops
+            await asyncio.wait({emitting}, timeout=0.05)
+        await first.stop()  # answers the batches it has taken, then ends the stream with UNAVAILABLE
+        await start(port=port)
+        await emitting
+        await client.flush()
+    assert opened.streams >= 2 and opened.unary == 0
+    await _assert_each_delivered(client, sent, topic_reader, category)
 
 
 async def test_a_batch_refused_on_the_stream_is_reported_like_a_refused_call(venus: Venus) -> None:
@@ -165,3 +197,14 @@ async def test_without_a_stream_on_the_server_emit_falls_back_to_unary_calls(una
         assert not client.streaming
     assert client.counters.sent_ok == 20 and client.counters.failed == 0
     assert opened.unary >= 4
+
+
+async def _assert_each_delivered(client: VenusClient, sent: list[str], topic_reader: TopicReader,
+                                 category: str) -> None:
+    """Every event sent is counted OK and is in Kafka, nothing else is, and its copies share its dedup_key."""
+    assert client.counters.sent_ok == len(sent) and client.counters.failed == 0
+    keys: dict[str, set[str]] = collections.defaultdict(set)
+    for message in await topic_reader.read_all(f"to_analyzer__0.{category}"):
+        keys[message.value["event"]["id"]].add(message.value["dedup_key"])
+    assert sorted(keys) == sorted(sent), "every event is in Kafka, and nothing else"
+    assert all(len(k) == 1 for k in keys.values()), "every copy of one event has that event's dedup_key"
