@@ -51,9 +51,12 @@ class RunRecord:
         return busy / self.eps * 1e6 if self.eps > 0 else 0.0
 
     def cpu_us_per_rpc(self, name: str | None = None) -> float:
-        """CPU µs that process tree ``name`` (default: the measured service) spent per RPC answered in the window."""
+        """CPU µs that process tree ``name`` (default: the measured service) spent per RPC answered OK in the
+        window: refused calls cost little, and counting them would make shedding look like efficiency."""
+        result = self.measured.result
+        ok_per_s = result.get("rpcs_ok", result["rpcs"]) / result["window_s"] if result.get("window_s") else 0.0
         busy = self.measured.busy(name or self._service)
-        return busy / self.rps * 1e6 if self.rps > 0 else 0.0
+        return busy / ok_per_s * 1e6 if ok_per_s > 0 else 0.0
 
     def busy(self, name: str | None = None) -> float:
         """Cores used on average by ``name`` (default: the measured service) in the window."""
