@@ -304,12 +304,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep (and the overload test), print the tables, write the JSON."""
     o = parse_options(argv)
     info = machine()
-    plan = o.points()
-    per_run = o.warmup_s + o.duration_s
-    per_point = 4 if o.broker_api == "both" else 3
-    _say(f"Venus benchmark on {info['cpus']} CPUs ({info['cpu_model']}): {len(plan)} points x {per_point} runs of "
-         f"{per_run:g} s, about {len(plan) * (per_point * (per_run + 1) + 9) / 60:.1f} min; "
-         f"logs in {RESULTS / 'logs'}")
+    _announce(o, info)
     started = time.monotonic()
     bench = Bench(o)
     points = bench.sweep()
@@ -319,28 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     overload = bench.overload(points) if o.overload else None
     elapsed = time.monotonic() - started
 
-    print(f"\nVenus (gRPC -> validate -> enrich -> Kafka acks=all), {o.duration_s:g} s per run after "
-          f"{o.warmup_s:g} s warm-up, {info['cpus']} CPUs, "
-          + (f"--workers {o.workers}" if o.workers is not None else "default workers")
-          + f"; ceilings with {o.ceiling_processes} process(es); Venus at {_code_line(info['venus_code'])}")
-    print(venus_table(points))
-    print("busy v/k/l/o: cores used by Venus / Tansu / load driver / other processes on the machine; "
-          "÷ceiling: Venus events/s over the lower ceiling")
-    print("\nCeilings (same machine, same invocation, same batch and concurrency)")
-    print(ceiling_table(points))
-    print("\n" + best_line(points))
-    print(stream_text(stream, unary))
-    print(http_text(http))
-    if overload is not None:
-        print(overload_text(overload))
-    checked = [p.venus for p in points] + ([overload.run] if overload else [])
-    if o.ceiling_processes > 1 and any(r and r.verdict and r.verdict.found and not r.verdict.ok for r in checked):
-        print("Note: with several producers writing one partition at once, Tansu's in-memory engine has been "
-              "seen to lose an\nacknowledged record batch (reproducible without Venus); a small shortfall "
-              "with several workers is likely that.")
-    for p in points:
-        for error in p.errors:
-            print(f"batch {p.batch}, concurrency {p.concurrency}: {error.splitlines()[0]}")
+    _print_tables(o, info, points, stream, unary, http, overload)
     verdicts = _verdicts(o, points, costs, overload)
     print("\n" + targets_text(verdicts))
     top = best(points)
@@ -364,6 +338,42 @@ def main(argv: Sequence[str] | None = None) -> int:
     stream_ok = stream is not None and stream.verdict is not None and stream.verdict.ok
     http_ok = all(h is not None and h.verdict is not None and h.verdict.ok for _, h in http)
     return 0 if venus_ok and all_verified and stream_ok and http_ok and len(venus_ok) == len(points) else 1
+
+
+def _announce(o: Options, info: dict[str, Any]) -> None:
+    plan = o.points()
+    per_run = o.warmup_s + o.duration_s
+    per_point = 4 if o.broker_api == "both" else 3
+    _say(f"Venus benchmark on {info['cpus']} CPUs ({info['cpu_model']}): {len(plan)} points x {per_point} runs of "
+         f"{per_run:g} s, about {len(plan) * (per_point * (per_run + 1) + 9) / 60:.1f} min, plus "
+         f"{o.cost_rounds} cost round(s) of 4 runs; logs in {RESULTS / 'logs'}")
+
+
+def _print_tables(o: Options, info: dict[str, Any], points: Sequence[Point], stream: RunRecord | None,
+                  unary: RunRecord | None, http: Sequence[tuple[RunRecord | None, RunRecord | None]],
+                  overload: Overload | None) -> None:
+    print(f"\nVenus (gRPC -> validate -> enrich -> Kafka acks=all), {o.duration_s:g} s per run after "
+          f"{o.warmup_s:g} s warm-up, {info['cpus']} CPUs, "
+          + (f"--workers {o.workers}" if o.workers is not None else "default workers")
+          + f"; ceilings with {o.ceiling_processes} process(es); Venus at {_code_line(info['venus_code'])}")
+    print(venus_table(points))
+    print("busy v/k/l/o: cores used by Venus / Tansu / load driver / other processes on the machine; "
+          "÷ceiling: Venus events/s over the lower ceiling")
+    print("\nCeilings (same machine, same invocation, same batch and concurrency)")
+    print(ceiling_table(points))
+    print("\n" + best_line(points))
+    print(stream_text(stream, unary))
+    print(http_text(http))
+    if overload is not None:
+        print(overload_text(overload))
+    checked = [p.venus for p in points] + ([overload.run] if overload else [])
+    if o.ceiling_processes > 1 and any(r and r.verdict and r.verdict.found and not r.verdict.ok for r in checked):
+        print("Note: with several producers writing one partition at once, Tansu's in-memory engine has been "
+              "seen to lose an\nacknowledged record batch (reproducible without Venus); a small shortfall "
+              "with several workers is likely that.")
+    for p in points:
+        for error in p.errors:
+            print(f"batch {p.batch}, concurrency {p.concurrency}: {error.splitlines()[0]}")
 
 
 def _verdicts(o: Options, points: Sequence[Point], costs: Sequence[CostRounds],
