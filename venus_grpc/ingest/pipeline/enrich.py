@@ -123,10 +123,6 @@ def _geo_json(geo: Geo) -> orjson.Fragment:
 
 def _message_value(part: Part, meta: orjson.Fragment, received_at_ms: int, dedup: str) -> bytes:
     event = part.event
-    occurred_at_ms = (
-        event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000
-        if event.HasField("occurred_at") else None
-    )
     attributes = event.attributes
     return orjson.dumps({
         "backend_id": part.backend_id,
@@ -135,7 +131,7 @@ def _message_value(part: Part, meta: orjson.Fragment, received_at_ms: int, dedup
         "meta": meta,
         "event": {
             "id": event.id,
-            "occurred_at_ms": occurred_at_ms,
+            "occurred_at_ms": part.occurred_at_ms,
             "ip": part.ip,
             "attributes": dict(attributes) if attributes else {},
         },

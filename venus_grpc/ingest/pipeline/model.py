@@ -34,6 +34,7 @@ class Part:
     message: str = ""
     retryable: bool = False
     ip: str = ""  # the address used for GeoIP, set by validation
+    occurred_at_ms: int | None = None  # the event's occurred_at, set by validation when it has one
     backend_id: str = ""
     geo: Geo = NOWHERE
     value: bytes = b""  # the Kafka message value, set by enrichment
