@@ -33,6 +33,7 @@ import orjson
 
 from benchmarks.phases import Tally, emit, run_and_emit
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc.tools.ledger.book import retry_delay_s
 from venus_grpc.tools.send_tail import sample_request
 from venus_grpc.tools.tls import aio_channel, channel_credentials
 
@@ -179,7 +180,8 @@ async def one_rpc(call: Call, payload: bytes, events: int, started: float, tally
     try:
         response: pb.UploadEventsResponse = await call(payload, timeout=timeout_s)
     except grpc.aio.AioRpcError as err:
-        tally.failed(time.monotonic(), err.code().name, events)
+        done = time.monotonic()
+        tally.failed(done, _refusal_name(err), events, latency_s=done - started, retry_info=retry_delay_s(err) > 0)
         return
     except HttpRefused as err:
         tally.failed(time.monotonic(), err.code, events)
@@ -194,6 +196,16 @@ async def one_rpc(call: Call, payload: bytes, events: int, started: float, tally
         tally.failed(time.monotonic(), "CLIENT_CANCELLED", events)
         raise
     _count(response, events, started, time.monotonic(), tally)
+
+
+def _refusal_name(err: grpc.aio.AioRpcError) -> str:
+    # A stream the server refused at the HTTP/2 level (over max_concurrent_streams) reaches the client
+    # as UNAVAILABLE; it is named apart, since the overload target forbids it.
+    name: str = err.code().name
+    details = (err.details() or "").upper()
+    if name == "UNAVAILABLE" and "REFUSED" in details and "STREAM" in details:
+        return "REFUSED_STREAM"
+    return name
 
 
 def _count(response: pb.UploadEventsResponse, events: int, started: float, done: float, tally: Tally) -> None:

@@ -41,13 +41,17 @@ class ProcessTree:
 
     def rss_bytes(self) -> int:
         """Resident memory summed over the tree (shared pages of forked workers count once per process)."""
-        total = 0
+        return sum(self.rss_each())
+
+    def rss_each(self) -> list[int]:
+        """Resident memory of each process of the tree."""
+        sizes = []
         for proc in self._members():
             try:
-                total += proc.memory_info().rss
+                sizes.append(proc.memory_info().rss)
             except psutil.Error:
                 continue
-        return total
+        return sizes
 
 
 class Machine:
@@ -67,15 +71,23 @@ class Machine:
         """Not metered (kept for symmetry with :class:`ProcessTree`)."""
         return 0
 
+    def rss_each(self) -> list[int]:
+        """Not metered (kept for symmetry with :class:`ProcessTree`)."""
+        return []
+
 
 class PeakRss:
-    """Samples several trees' RSS every ``interval_s`` in a daemon thread; reports peaks since :meth:`reset`."""
+    """Samples several trees' RSS every ``interval_s`` in a daemon thread; reports peaks since :meth:`reset`.
+
+    Two peaks per tree: of the sum over its processes, and of its largest single process (a worker).
+    """
 
     def __init__(self, trees: dict[str, ProcessTree | Machine], *, interval_s: float = 0.05) -> None:
         self._trees = trees
         self._interval_s = interval_s
         self._lock = threading.Lock()
         self._peaks = dict.fromkeys(trees, 0)
+        self._largest = dict.fromkeys(trees, 0)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="peak-rss", daemon=True)
 
@@ -87,6 +99,7 @@ class PeakRss:
         """Forget peaks so far (call when the measured window opens)."""
         with self._lock:
             self._peaks = dict.fromkeys(self._trees, 0)
+            self._largest = dict.fromkeys(self._trees, 0)
         self._sample()
 
     def peaks(self) -> dict[str, int]:
@@ -95,6 +108,11 @@ class PeakRss:
         with self._lock:
             return dict(self._peaks)
 
+    def largest(self) -> dict[str, int]:
+        """Peak RSS in bytes of the largest single process per tree since the last reset."""
+        with self._lock:
+            return dict(self._largest)
+
     def stop(self) -> None:
         """Stop sampling; bounded."""
         self._stopping.set()
@@ -102,10 +120,11 @@ class PeakRss:
             self._thread.join(timeout=2)
 
     def _sample(self) -> None:
-        readings = {name: tree.rss_bytes() for name, tree in self._trees.items()}
+        readings = {name: tree.rss_each() for name, tree in self._trees.items()}
         with self._lock:
-            for name, rss in readings.items():
-                self._peaks[name] = max(self._peaks[name], rss)
+            for name, sizes in readings.items():
+                self._peaks[name] = max(self._peaks[name], sum(sizes))
+                self._largest[name] = max(self._largest[name], max(sizes, default=0))
 
     def _loop(self) -> None:
         while not self._stopping.wait(self._interval_s):

@@ -76,6 +76,8 @@ class Tally:
     total_errors: Counter[str] = field(default_factory=Counter)
     dropped: int = 0
     total_dropped: int = 0
+    refused_latencies_s: list[float] = field(default_factory=list)  # RESOURCE_EXHAUSTED, from send (or arrival)
+    bare_refusals: Counter[str] = field(default_factory=Counter)  # failed without RetryInfo, by status
 
     def open_window(self, start: float, duration_s: float) -> None:
         """Set the window to [start, start + duration_s) in ``time.monotonic()`` seconds."""
@@ -107,14 +109,23 @@ class Tally:
         if self._in_window(at):
             self.dropped += 1
 
-    def failed(self, done: float, status: str, events: int) -> None:
-        """An RPC failed with ``status`` (a gRPC status name or an exception's name)."""
+    def failed(self, done: float, status: str, events: int, *, latency_s: float | None = None,
+               retry_info: bool = True) -> None:
+        """An RPC failed with ``status`` (a gRPC status name or an exception's name).
+
+        ``latency_s`` (when known) of a RESOURCE_EXHAUSTED call is kept: a refusal must be quick; a
+        RESOURCE_EXHAUSTED or UNAVAILABLE without ``retry_info`` is counted: clients cannot pace on it.
+        """
         self.total_errors[status] += 1
         if status not in NOT_PUBLISHED_STATUSES:
             self.ambiguous_events += events
         if self._in_window(done):
             self.rpcs += 1
             self.errors[status] += 1
+            if status == "RESOURCE_EXHAUSTED" and latency_s is not None:
+                self.refused_latencies_s.append(latency_s)
+            if status in ("RESOURCE_EXHAUSTED", "UNAVAILABLE") and not retry_info:
+                self.bare_refusals[status] += 1
 
     def merge(self, other: Tally) -> None:
         """Add ``other``'s counts (from another process with the same window) to this tally."""
@@ -133,6 +144,7 @@ class Tally:
         """The JSON-able summary: window rates and latencies, and totals for the verifier."""
         window_s = self.window_end - self.window_start
         lat = sorted(self.latencies_s)
+        refused = sorted(self.refused_latencies_s)
         return {
             "window_s": window_s,
             "events_ok": self.events_ok,
@@ -142,6 +154,9 @@ class Tally:
             "rpcs_per_s": self.rpcs / window_s,
             "latency_ms": {name: percentile(lat, q) * 1000 for name, q in
                            (("p50", 50), ("p90", 90), ("p99", 99), ("max", 100))},
+            "refused_latency_ms": {name: percentile(refused, q) * 1000 for name, q in
+                                   (("p50", 50), ("p99", 99), ("max", 100))},
+            "refusals_without_retry_info": dict(self.bare_refusals),
             "errors": dict(self.errors),
             "event_errors": dict(self.event_errors),
             "client_dropped": self.dropped,

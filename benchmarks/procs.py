@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +32,7 @@ class Measured:
     window_s: float  # wall clock between the driver's "measure" and "window_end", seen from here
     cpu_s: dict[str, float]  # per metered tree, plus "driver" and "machine" (every process)
     peak_rss: dict[str, int]  # bytes, from the window's start to the driver's result
+    peak_rss_largest: dict[str, int] = field(default_factory=dict)  # bytes, of the largest process of each tree
 
     def busy(self, name: str) -> float:
         """Average CPU use of ``name`` in the window, in cores (1.0 = one core saturated).
@@ -88,7 +89,7 @@ def drive(name: str, argv: Sequence[str], *, trees: dict[str, ProcessTree], log_
                     driver.process.wait(timeout=10)  # let it close its connections; stop() below is the bound
                 return Measured(result=message, window_s=t1 - t0,
                                 cpu_s={k: cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in meters},
-                                peak_rss=rss.peaks())
+                                peak_rss=rss.peaks(), peak_rss_largest=rss.largest())
     finally:
         rss.stop()
         driver.stop(timeout_s=5)

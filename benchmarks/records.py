@@ -50,6 +50,14 @@ class RunRecord:
         busy = self.measured.busy(name or self._service)
         return busy / self.eps * 1e6 if self.eps > 0 else 0.0
 
+    def cpu_us_per_rpc(self, name: str | None = None) -> float:
+        """CPU µs that process tree ``name`` (default: the measured service) spent per RPC answered OK in the
+        window: refused calls cost little, and counting them would make shedding look like efficiency."""
+        result = self.measured.result
+        ok_per_s = result.get("rpcs_ok", result["rpcs"]) / result["window_s"] if result.get("window_s") else 0.0
+        busy = self.measured.busy(name or self._service)
+        return busy / ok_per_s * 1e6 if ok_per_s > 0 else 0.0
+
     def busy(self, name: str | None = None) -> float:
         """Cores used on average by ``name`` (default: the measured service) in the window."""
         return self.measured.busy(name or self._service)
@@ -57,6 +65,10 @@ class RunRecord:
     def peak_rss_mib(self, name: str | None = None) -> float:
         """Peak resident memory of ``name`` (default: the measured service), summed over its processes."""
         return self.measured.peak_rss.get(name or self._service, 0) / MIB
+
+    def largest_rss_mib(self, name: str | None = None) -> float:
+        """Peak resident memory of the largest single process of ``name`` (default: the measured service)."""
+        return self.measured.peak_rss_largest.get(name or self._service, 0) / MIB
 
     @property
     def errors(self) -> dict[str, int]:
@@ -72,7 +84,10 @@ class RunRecord:
             "offered_events_per_s": self.offered_eps or None,
             "cpu_us_per_event": {name: self.cpu_us_per_event(name) for name in meters},
             "busy_cores": {name: self.busy(name) for name in meters},
+            "cpu_us_per_rpc": self.cpu_us_per_rpc(),
             "peak_rss_mib": {name: rss / MIB for name, rss in self.measured.peak_rss.items() if name != "machine"},
+            "peak_rss_largest_process_mib": {name: rss / MIB for name, rss in self.measured.peak_rss_largest.items()
+                                             if name != "machine"},
             "errors": self.errors,
             "verified": None if self.verdict is None else {
                 "ok": self.verdict.ok, "text": self.verdict.text(), "expected": self.verdict.expected,

@@ -108,7 +108,8 @@ def overload_text(ov: Overload) -> str:
         f"  goodput {r.eps:,.0f} events/s ({r.eps / ov.capacity_eps:.2f} of capacity); "
         f"RESOURCE_EXHAUSTED {resource_exhausted_share(r):.1%} of {res['rpcs']:,} RPCs; "
         f"other errors {others or 'none'}; dropped by the client's cap {res['client_dropped']:,}",
-        f"  accepted RPCs p50 {r.latency_ms['p50']:.0f} ms, p99 {r.latency_ms['p99']:.0f} ms; "
+        f"  accepted RPCs p50 {r.latency_ms['p50']:.0f} ms, p99 {r.latency_ms['p99']:.0f} ms; refused RPCs p99 "
+        f"{res['refused_latency_ms']['p99']:.1f} ms; "
         f"peak RSS {r.peak_rss_mib():.0f} MiB; {r.cpu_us_per_event():.0f} CPU µs/event; busy v/k/l/o {_busy(r)}; "
         f"in Kafka {r.verdict.text() if r.verdict else '-'}",
     ])

@@ -20,7 +20,6 @@ is started by this command and stopped by its pid in ``finally`` blocks; everyth
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import platform
@@ -30,13 +29,21 @@ import sys
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from benchmarks.broker_load import Sample
 from benchmarks.meter import ProcessTree
+from benchmarks.options import (
+    COST_BATCHES,
+    COST_CONCURRENCY,
+    OVERLOAD_BATCH,
+    RESULTS,
+    Options,
+    parse_options,
+)
 from benchmarks.procs import REPO_ROOT, drive
 from benchmarks.records import Overload, Point, RunRecord
 from benchmarks.report import (
@@ -49,112 +56,24 @@ from benchmarks.report import (
     venus_table,
     write_json,
 )
+from benchmarks.targets import (
+    CostRounds,
+    Verdict,
+    concurrency_verdict,
+    cost_verdict,
+    end_to_end_verdict,
+    overload_verdicts,
+    rss_verdict,
+    targets_text,
+)
 from benchmarks.verify import verify
 from venus_grpc.server.transport import free_port
 from venus_grpc.settings import Settings
 from venus_grpc.tools.devbroker import EmbeddedBroker
 from venus_grpc.tools.process import OwnedProcess, running_venus, wait_serving
 
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 OVERLOAD_FACTOR = 3.0
-OVERLOAD_BATCH = 100
 HTTP_BATCHES = (100, 1)  # CPU per event at batch 100, per call at batch 1
-
-
-@dataclass(frozen=True)
-class Options:
-    """What to measure, and for how long."""
-
-    quick: bool
-    workers: int | None
-    batch_sizes: tuple[int, ...]
-    concurrency: tuple[int, ...]
-    grid: bool
-    duration_s: float
-    warmup_s: float
-    channels: int
-    timeout_s: float
-    overload: bool
-    json_path: Path
-    ceiling_processes: int
-    broker_api: str
-    overload_max_outstanding: int
-
-
-    @property
-    def base_batch(self) -> int:
-        """The batch size of the concurrency sweep (100 when swept)."""
-        return 100 if 100 in self.batch_sizes else max(self.batch_sizes)
-
-    @property
-    def base_concurrency(self) -> int:
-        """The concurrency of the batch-size sweep (16 when swept)."""
-        return 16 if 16 in self.concurrency else max(self.concurrency)
-
-    def points(self) -> list[tuple[int, int]]:
-        """Every batch size at the base concurrency, and every concurrency at the base batch (or the grid)."""
-        if self.grid:
-            return [(b, c) for b in self.batch_sizes for c in self.concurrency]
-        pairs = [(b, self.base_concurrency) for b in self.batch_sizes]
-        pairs += [(self.base_batch, c) for c in self.concurrency if (self.base_batch, c) not in pairs]
-        return pairs
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    values = tuple(int(v) for v in text.split(",") if v.strip())
-    if not values or min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive whole numbers separated by commas, got {text!r}")
-    return values
-
-
-def parse_options(argv: Sequence[str] | None) -> Options:
-    """The command line; ``--quick`` changes the defaults, explicit flags still win."""
-    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="short runs and a smaller sweep: about 2 minutes")
-    p.add_argument("--workers", type=int, help="passed to `venus serve --workers` (default: its own, one per core)")
-    p.add_argument("--batch-sizes", type=_ints, help="events per RPC (default 1,10,100,1000)")
-    p.add_argument("--concurrency", type=_ints, help="RPCs in flight (default 1,4,16,64; quick 16,64)")
-    p.add_argument("--grid", action="store_true", help="every batch size at every concurrency")
-    p.add_argument("--duration-s", type=float, help="measured seconds per run (default 10; quick 2)")
-    p.add_argument("--warmup-s", type=float, help="unmeasured seconds before each window (default 2; quick 1)")
-    p.add_argument("--channels", type=int, default=8, help="gRPC connections of the load driver")
-    p.add_argument("--ceiling-processes", type=int,
-                   help="processes of each ceiling (default: as many as Venus's workers)")
-    p.add_argument("--timeout-s", type=float, default=10.0, help="RPC deadline")
-    p.add_argument("--overload", action="store_true", help="also offer 3x capacity at batch 100, open loop")
-    p.add_argument("--overload-max-outstanding", type=int,
-                   help="cap on RPCs in flight in the overload run (default: twice what Venus admits at batch 100)")
-    p.add_argument("--broker-api", choices=("both", "batch", "send"), default="both",
-                   help="how the broker ceiling publishes (see benchmarks/broker_load.py); both: the faster counts")
-    p.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the results")
-    a = p.parse_args(argv)
-    if a.workers is not None and a.workers < 1:
-        p.error("--workers must be at least 1")
-    return Options(
-        quick=a.quick, workers=a.workers,
-        batch_sizes=a.batch_sizes or (1, 10, 100, 1000),
-        concurrency=a.concurrency or ((16, 64) if a.quick else (1, 4, 16, 64)),
-        grid=a.grid,
-        duration_s=a.duration_s or (2.0 if a.quick else 10.0),
-        warmup_s=a.warmup_s if a.warmup_s is not None else (1.0 if a.quick else 2.0),
-        channels=a.channels, timeout_s=a.timeout_s, overload=a.overload, json_path=a.json,
-        ceiling_processes=a.ceiling_processes or venus_processes(a.workers), broker_api=a.broker_api,
-        overload_max_outstanding=a.overload_max_outstanding or _overload_cap(venus_processes(a.workers)),
-    )
-
-
-def _overload_cap(processes: int) -> int:
-    # Each worker admits max_events_in_flight events; offer room for twice that, so that Venus's own
-    # overload protection, not the client's cap, decides what is refused.
-    return max(64, 2 * processes * Settings().max_events_in_flight // OVERLOAD_BATCH)
-
-
-def venus_processes(workers: int | None) -> int:
-    """How many processes serve Venus's traffic: ``--workers`` if given, else its default (0: one per core)."""
-    count = workers if workers is not None else int(getattr(Settings(), "workers", 1))
-    if count == 0:
-        count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, count)
 
 
 def _say(text: str) -> None:
@@ -312,6 +231,23 @@ class Bench:
                 pairs.append((grpc_run, None))
         return pairs
 
+    def cost(self) -> list[CostRounds]:
+        """Venus and the bare server back to back at each cost batch size, rounds interleaved."""
+        found = [CostRounds(batch, COST_CONCURRENCY) for batch in COST_BATCHES]
+        for round_number in range(1, self.o.cost_rounds + 1):
+            for rounds in found:
+                try:
+                    pair = (self.run_venus(rounds.batch, rounds.concurrency, kind="cost"),
+                            self.run_transport(rounds.batch, rounds.concurrency))
+                except Exception as exc:
+                    _say(f"    cost round {round_number} at batch {rounds.batch} failed: {exc}")
+                    continue
+                rounds.pairs.append(pair)
+                v, b = pair
+                _say(f"[cost {round_number}/{self.o.cost_rounds}] batch {rounds.batch}: Venus "
+                     f"{v.cpu_us_per_rpc():,.0f} µs CPU per call, bare server {b.cpu_us_per_rpc():,.0f} µs")
+        return found
+
     def overload(self, points: Sequence[Point]) -> Overload:
         """Capacity at batch 100 (from the sweep, else measured now), then 3x that, open loop."""
         batch = OVERLOAD_BATCH
@@ -368,20 +304,54 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the sweep (and the overload test), print the tables, write the JSON."""
     o = parse_options(argv)
     info = machine()
-    plan = o.points()
-    per_run = o.warmup_s + o.duration_s
-    per_point = 4 if o.broker_api == "both" else 3
-    _say(f"Venus benchmark on {info['cpus']} CPUs ({info['cpu_model']}): {len(plan)} points x {per_point} runs of "
-         f"{per_run:g} s, about {len(plan) * (per_point * (per_run + 1) + 9) / 60:.1f} min; "
-         f"logs in {RESULTS / 'logs'}")
+    _announce(o, info)
     started = time.monotonic()
     bench = Bench(o)
     points = bench.sweep()
     unary, stream = bench.streaming(points)
     http = bench.http(points)
+    costs = bench.cost()
     overload = bench.overload(points) if o.overload else None
     elapsed = time.monotonic() - started
 
+    _print_tables(o, info, points, stream, unary, http, overload)
+    verdicts = _verdicts(o, points, costs, overload)
+    print("\n" + targets_text(verdicts))
+    top = best(points)
+    write_json(o.json_path, {
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()},
+        "machine": info,
+        "elapsed_s": elapsed,
+        "message_sample": (Sample.load(str(bench.sample_path)).value.decode(errors="replace")
+                           if bench.sample_path else None),
+        "best": {"batch": top.batch, "concurrency": top.concurrency} if top else None,
+        "points": [p.to_json() for p in points],
+        "overload": overload.to_json() if overload else None,
+        "stream": stream.to_json() if stream else None,
+        "http": [{"grpc": g.to_json() if g else None, "http": h.to_json() if h else None} for g, h in http],
+        "cost": [c.to_json() for c in costs],
+        "targets": [asdict(v) for v in verdicts],
+    })
+    print(f"\n{elapsed:.0f} s in all; JSON in {o.json_path}")
+    venus_ok = [p.venus for p in points if p.venus is not None]
+    all_verified = all(v.verdict is not None and v.verdict.ok for v in venus_ok)
+    stream_ok = stream is not None and stream.verdict is not None and stream.verdict.ok
+    http_ok = all(h is not None and h.verdict is not None and h.verdict.ok for _, h in http)
+    return 0 if venus_ok and all_verified and stream_ok and http_ok and len(venus_ok) == len(points) else 1
+
+
+def _announce(o: Options, info: dict[str, Any]) -> None:
+    plan = o.points()
+    per_run = o.warmup_s + o.duration_s
+    per_point = 4 if o.broker_api == "both" else 3
+    _say(f"Venus benchmark on {info['cpus']} CPUs ({info['cpu_model']}): {len(plan)} points x {per_point} runs of "
+         f"{per_run:g} s, about {len(plan) * (per_point * (per_run + 1) + 9) / 60:.1f} min, plus "
+         f"{o.cost_rounds} cost round(s) of 4 runs; logs in {RESULTS / 'logs'}")
+
+
+def _print_tables(o: Options, info: dict[str, Any], points: Sequence[Point], stream: RunRecord | None,
+                  unary: RunRecord | None, http: Sequence[tuple[RunRecord | None, RunRecord | None]],
+                  overload: Overload | None) -> None:
     print(f"\nVenus (gRPC -> validate -> enrich -> Kafka acks=all), {o.duration_s:g} s per run after "
           f"{o.warmup_s:g} s warm-up, {info['cpus']} CPUs, "
           + (f"--workers {o.workers}" if o.workers is not None else "default workers")
@@ -404,25 +374,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for p in points:
         for error in p.errors:
             print(f"batch {p.batch}, concurrency {p.concurrency}: {error.splitlines()[0]}")
-    top = best(points)
-    write_json(o.json_path, {
-        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(o).items()},
-        "machine": info,
-        "elapsed_s": elapsed,
-        "message_sample": (Sample.load(str(bench.sample_path)).value.decode(errors="replace")
-                           if bench.sample_path else None),
-        "best": {"batch": top.batch, "concurrency": top.concurrency} if top else None,
-        "points": [p.to_json() for p in points],
-        "overload": overload.to_json() if overload else None,
-        "stream": stream.to_json() if stream else None,
-        "http": [{"grpc": g.to_json() if g else None, "http": h.to_json() if h else None} for g, h in http],
-    })
-    print(f"\n{elapsed:.0f} s in all; JSON in {o.json_path}")
-    venus_ok = [p.venus for p in points if p.venus is not None]
-    all_verified = all(v.verdict is not None and v.verdict.ok for v in venus_ok)
-    stream_ok = stream is not None and stream.verdict is not None and stream.verdict.ok
-    http_ok = all(h is not None and h.verdict is not None and h.verdict.ok for _, h in http)
-    return 0 if venus_ok and all_verified and stream_ok and http_ok and len(venus_ok) == len(points) else 1
+
+
+def _verdicts(o: Options, points: Sequence[Point], costs: Sequence[CostRounds],
+              overload: Overload | None) -> list[Verdict]:
+    venus_runs = [p.venus for p in points if p.venus is not None]
+    venus_runs += [v for c in costs for v, _ in c.pairs]
+    verdicts = [cost_verdict(c) for c in costs]
+    verdicts += [end_to_end_verdict(points, o.ceiling_processes), concurrency_verdict(points, o.base_batch),
+                 rss_verdict(venus_runs + ([overload.run] if overload and overload.run else []))]
+    return verdicts + (overload_verdicts(overload) if overload is not None else [])
 
 
 if __name__ == "__main__":

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import uuid
 
 import grpc
 import orjson
+import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tests.conftest import StartVenus
+from tests.conftest import StartVenus, venus_settings
 from tests.kafka_helpers import TopicReader
-from venus_grpc import Venus
+from venus_grpc import Venus, start_venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
+from venus_grpc.tools.devbroker import EmbeddedBroker
 
 CALLER_TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN_ID = "00f067aa0ba902b7"
@@ -193,3 +196,27 @@ async def test_a_refused_request_still_names_its_request_id(stub: pb_grpc.Ingest
         assert status is not None and status.details
     else:
         raise AssertionError("a batch without meta was accepted")
+
+
+@pytest.mark.parametrize("flags", ["01", "00"])
+async def test_with_no_exporter_traceparent_still_continues_the_callers_trace(
+    broker: EmbeddedBroker, category: str, topic_reader: TopicReader, flags: str
+) -> None:
+    """With traces_exporter=none spans are not recorded, yet Kafka's traceparent continues the caller's trace."""
+    venus = await start_venus(venus_settings(broker.bootstrap))  # its own provider: spans go nowhere
+    try:
+        await asyncio.wait_for(venus.kafka_ready.wait(), timeout=20)
+        metadata = (("traceparent", f"00-{CALLER_TRACE_ID}-{CALLER_SPAN_ID}-{flags}"), ("tracestate", "vendor=abc"))
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+            stub = pb_grpc.IngestServiceStub(channel)  # type: ignore[no-untyped-call]
+            await stub.UploadEvents(_batch(category, count=2), metadata=metadata, timeout=10)
+    finally:
+        await venus.stop()
+
+    messages = await topic_reader.read_all(f"to_analyzer__0.{category}")
+    parents = {m.headers["traceparent"] for m in messages}
+    assert len(messages) == 2 and len(parents) == 1, "one publish span for the batch"
+    _version, trace_id, span_id, sampled = parents.pop().split("-")
+    assert (trace_id, sampled) == (CALLER_TRACE_ID, flags)
+    assert span_id not in (CALLER_SPAN_ID, "0" * 16)
+    assert {m.headers["tracestate"] for m in messages} == {"vendor=abc"}

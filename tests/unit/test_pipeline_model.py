@@ -93,3 +93,34 @@ def test_a_batch_fate_is_recorded_once() -> None:
     fate.answered("C", [pb.EVENT_CODE_OK], topic="t")
     with pytest.raises(RuntimeError, match="already recorded"):
         fate.refused(RequestError(Reason.KAFKA_UNAVAILABLE, "gone"))
+
+
+@pytest.mark.parametrize("app_id, device_id, event_id", [
+    ("com.example.shop", "device-42", "e1"),
+    ("", "", ""),
+    ("app", "dev", 'quote " backslash \\ newline \n tab \t'),
+    ("ünï", "€uro", "😀 \u2028 \u0000 ctrl"),
+    ("a" * 300, "d" * 300, "x" * 128),
+])
+def test_the_dedup_key_is_uuid5_of_the_json_array(app_id: str, device_id: str, event_id: str) -> None:
+    """The batched computation gives exactly uuid5(DEDUP_NAMESPACE, '[app_id,device_id,event_id]'), as documented."""
+    import uuid
+
+    import orjson
+
+    from venus_grpc.ingest.pipeline.enrich import DEDUP_NAMESPACE, dedup_key
+
+    expected = str(uuid.uuid5(DEDUP_NAMESPACE, orjson.dumps([app_id, device_id, event_id]).decode()))
+    assert dedup_key(app_id, device_id, event_id) == expected
+
+
+@pytest.mark.parametrize("app_id, device_id, event_id, key", [
+    ("com.example.shop", "device-42", "e1", "a0db3b95-edf8-5993-bc6a-ed19411f0691"),
+    ("ünï", "€uro", '😀 \u2028 \u0000 ctrl " \\ \n', "34c5d23d-0433-5beb-8ef4-b948834b77cf"),
+])
+def test_the_dedup_key_of_a_known_event_never_changes(app_id: str, device_id: str, event_id: str, key: str) -> None:
+    """Consumers deduplicate across versions (old and new pods publish side by side): these keys are fixed."""
+    from venus_grpc.ingest.pipeline.enrich import DedupKeys, dedup_key
+
+    assert dedup_key(app_id, device_id, event_id) == key
+    assert DedupKeys(app_id, device_id).key(event_id) == key

@@ -10,9 +10,8 @@ refused the batch; either way the batch's one fate is already recorded (``outcom
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from opentelemetry import trace
@@ -24,7 +23,7 @@ from venus_grpc.ingest.keys import Grant, authorize
 from venus_grpc.ingest.outcomes import Fate, Transport
 from venus_grpc.ingest.pipeline import Batch, RequestContext, Stage, run_stages
 from venus_grpc.ingest.quotas import Quotas
-from venus_grpc.ingest.scope import colored_if, current_request_id
+from venus_grpc.ingest.scope import color_if, current_request_id, uncolor
 from venus_grpc.kafka import Publisher
 from venus_grpc.obs import metrics
 from venus_grpc.settings import Settings
@@ -72,14 +71,16 @@ class Admission:
                      caller: Caller) -> pb.UploadEventsResponse:
         """Answer one batch, or raise the :class:`RequestError` that refuses it as a whole."""
         fate = Fate(caller.transport)
-        with colored_if(self._listed(request)):
-            try:
-                batch = await self._admit(request, caller)
-            except RequestError as error:
-                app_id, events = _who(request)
-                fate.refused(error, app_id=app_id, events=events)
-                raise
-            return self._answer(batch, fate)
+        coloring = color_if(self._listed(request))
+        try:
+            batch = await self._admit(request, caller)
+        except RequestError as error:
+            app_id, events = _who(request)
+            fate.refused(error, app_id=app_id, events=events)
+            raise
+        finally:
+            uncolor(coloring)
+        return self._answer(batch, fate)
 
     async def _admit(self, request: pb.UploadEventsRequest | MalformedRequest, caller: Caller) -> Batch:
         if self._draining:
@@ -98,11 +99,14 @@ class Admission:
             # would only hold the call until its deadline.
             raise RequestError(Reason.KAFKA_UNAVAILABLE, "Venus cannot reach Kafka right now; retry later",
                                retry_after_s=_KAFKA_RETRY_AFTER_S)
-        with self._in_flight(len(request.events), cost_bytes(request, size)):
+        count, nbytes = len(request.events), cost_bytes(request, size)
+        self._take(count, nbytes)
+        try:
             return await self._run(request, caller)
+        finally:
+            self._release(count, nbytes)
 
-    @contextlib.contextmanager
-    def _in_flight(self, count: int, nbytes: int) -> Iterator[None]:
+    def _take(self, count: int, nbytes: int) -> None:
         s = self.settings
         if (self._events_in_flight + count > s.max_events_in_flight
                 or self._bytes_in_flight + nbytes > s.max_bytes_in_flight):
@@ -112,13 +116,12 @@ class Admission:
         self._bytes_in_flight += nbytes
         metrics.EVENTS_IN_FLIGHT.inc(count)
         metrics.BYTES_IN_FLIGHT.inc(nbytes)
-        try:
-            yield
-        finally:
-            self._events_in_flight -= count
-            self._bytes_in_flight -= nbytes
-            metrics.EVENTS_IN_FLIGHT.dec(count)
-            metrics.BYTES_IN_FLIGHT.dec(nbytes)
+
+    def _release(self, count: int, nbytes: int) -> None:
+        self._events_in_flight -= count
+        self._bytes_in_flight -= nbytes
+        metrics.EVENTS_IN_FLIGHT.dec(count)
+        metrics.BYTES_IN_FLIGHT.dec(nbytes)
 
     async def _run(self, request: pb.UploadEventsRequest, caller: Caller) -> Batch:
         budget_s = self.settings.publish_timeout_s if caller.time_left_s is None else caller.time_left_s
@@ -150,15 +153,9 @@ class Admission:
         meta, s = request.meta, self.settings
         return meta.app_id in s.debug_app_ids or bool(meta.device_id and meta.device_id in s.debug_device_ids)
 
-    @contextlib.contextmanager
-    def call(self) -> Iterator[None]:
-        """Count one call (unary or stream) as in flight while the block runs, for :meth:`drain`."""
-        self._calls_in_flight += 1
-        self._last_arrival = time.monotonic()
-        try:
-            yield
-        finally:
-            self._calls_in_flight -= 1
+    def call(self) -> _CallCount:
+        """Count one call (unary or stream) as in flight while the ``with`` block runs, for :meth:`drain`."""
+        return _CallCount(self)
 
     def watch_stream_reader(self, reader: asyncio.Task[None]) -> None:
         """Have shutdown stop ``reader`` from taking more batches off its stream."""
@@ -180,6 +177,22 @@ class Admission:
             if self._calls_in_flight == 0 and now - self._last_arrival >= quiet_s:
                 return
             await asyncio.sleep(min(quiet_s / 4, deadline - now))
+
+
+class _CallCount:
+    """:meth:`Admission.call`'s context manager: a class, since a generator one costs a frame per call."""
+
+    __slots__ = ("_admission",)
+
+    def __init__(self, admission: Admission) -> None:
+        self._admission = admission
+
+    def __enter__(self) -> None:
+        self._admission._calls_in_flight += 1
+        self._admission._last_arrival = time.monotonic()
+
+    def __exit__(self, *_: object) -> None:
+        self._admission._calls_in_flight -= 1
 
 
 def cost_bytes(request: pb.UploadEventsRequest, size: int) -> int:

@@ -9,14 +9,16 @@ refused batches plus the answered ones, and nothing is counted twice. Every fate
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import structlog
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.ingest.errors import Reason, RequestError
 from venus_grpc.obs import metrics
+from venus_grpc.obs.logs import debug_enabled
 
 log = structlog.get_logger(__name__)
 Transport = Literal["grpc", "http"]
@@ -29,6 +31,7 @@ _AUTH_FAILURE = {Reason.KEY_MISSING: "missing", Reason.KEY_UNKNOWN: "unknown", R
 _MAX_APP_LABELS = 100  # distinct app_id label values of the throttled-events metric
 OTHER_APPS = "_other"
 _app_labels: set[str] = set()
+_CODE_NAMES = {code: pb.EventCode.Name(code) for code in pb.EventCode.values()}
 
 
 class Fate:
@@ -43,13 +46,13 @@ class Fate:
     def refused(self, error: RequestError, *, app_id: str = "", events: int = 0) -> None:
         """The batch failed as a whole with ``error``; ``events`` of app ``app_id`` were not taken."""
         self._record()
-        metrics.BATCH_REJECTIONS.labels(error.status.name, error.reason.value, self.transport).inc()
+        _child(metrics.BATCH_REJECTIONS, error.status.name, error.reason.value, self.transport).inc()
         if error.reason in _WRONG_META:
-            metrics.UPLOADS.labels("wrong_meta", self.transport).inc()
+            _child(metrics.UPLOADS, "wrong_meta", self.transport).inc()
         elif error.reason in _AUTH_FAILURE:
-            metrics.AUTH_FAILURES.labels(_AUTH_FAILURE[error.reason], self.transport).inc()
+            _child(metrics.AUTH_FAILURES, _AUTH_FAILURE[error.reason], self.transport).inc()
         elif error.reason is Reason.QUOTA_EXCEEDED:
-            metrics.THROTTLED_EVENTS.labels(app_label(app_id), self.transport).inc(events)
+            _child(metrics.THROTTLED_EVENTS, app_label(app_id), self.transport).inc(events)
         log.info("batch refused", status=error.status.name, reason=error.reason.value, error=error.message,
                  transport=self.transport)
 
@@ -57,19 +60,26 @@ class Fate:
         """The batch was answered with one result per event, whose codes are ``codes``."""
         self._record()
         for code in set(codes):
-            metrics.EVENTS.labels(category, pb.EventCode.Name(code), self.transport).inc(codes.count(code))
+            _child(metrics.EVENTS, category, _CODE_NAMES[code], self.transport).inc(codes.count(code))
         ok = codes.count(pb.EVENT_CODE_OK)
         if ok == len(codes):
-            metrics.UPLOADS.labels("success_upload", self.transport).inc()
+            _child(metrics.UPLOADS, "success_upload", self.transport).inc()
         elif ok + codes.count(pb.EVENT_CODE_PUBLISH_ERROR) < len(codes):
-            metrics.UPLOADS.labels("wrong_data", self.transport).inc()
-        log.debug("batch answered", topic=topic, events=len(codes), ok=ok, transport=self.transport)
+            _child(metrics.UPLOADS, "wrong_data", self.transport).inc()
+        if debug_enabled():
+            log.debug("batch answered", topic=topic, events=len(codes), ok=ok, transport=self.transport)
 
     def _record(self) -> None:
         if self._recorded:
             raise RuntimeError("this batch's fate is already recorded: every batch ends exactly once")
         self._recorded = True
-        metrics.UPLOADS.labels("all_upload", self.transport).inc()
+        _child(metrics.UPLOADS, "all_upload", self.transport).inc()
+
+
+@functools.lru_cache(maxsize=4096)
+def _child(metric: Any, *labels: str) -> Any:
+    """``metric.labels(*labels)``, looked up once per label values rather than on every batch."""
+    return metric.labels(*labels)
 
 
 def app_label(app_id: str) -> str:

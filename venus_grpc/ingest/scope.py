@@ -67,20 +67,20 @@ def request_scope(request_id: str, *, grant: Grant | None = None) -> Iterator[No
             otel_context.detach(token)
 
 
-@contextlib.contextmanager
-def colored_if(listed: bool) -> Iterator[None]:
+def color_if(listed: bool) -> contextvars.Token[otel_context.Context] | None:
     """Log this request at DEBUG when the caller asked (baggage ``venus.debug``) or its app or device is ``listed``.
 
     The flag then travels on in the Kafka ``baggage`` header, so downstream analyzers can do the same.
+    Returns what :func:`uncolor` takes back at the request's end.
     """
     asked = baggage.get_baggage(DEBUG_KEY) in ("1", "true")
     if not (asked or listed):
-        yield
-        return
+        return None
     color_request()
-    token = None if asked else otel_context.attach(baggage.set_baggage(DEBUG_KEY, "1"))
-    try:
-        yield
-    finally:
-        if token is not None:
-            otel_context.detach(token)
+    return None if asked else otel_context.attach(baggage.set_baggage(DEBUG_KEY, "1"))
+
+
+def uncolor(token: contextvars.Token[otel_context.Context] | None) -> None:
+    """Undo what :func:`color_if` added to the context."""
+    if token is not None:
+        otel_context.detach(token)

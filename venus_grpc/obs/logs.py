@@ -38,6 +38,14 @@ def is_colored() -> bool:
     return _colored.get()
 
 
+def debug_enabled() -> bool:
+    """True when a DEBUG line would be written here: the request is colored, or the level is DEBUG.
+
+    Asking first saves a hot path the cost of building a line the level filter then drops.
+    """
+    return _colored.get() or _ROOT.level <= logging.DEBUG
+
+
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     """Route structlog and stdlib records through the same processors to ``stream`` (stderr)."""
     threshold = logging.getLevelName(settings.log_level.upper())

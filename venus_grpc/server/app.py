@@ -22,6 +22,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry import trace
 from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import start_http_server
@@ -34,7 +35,7 @@ from venus_grpc.ingest.pipeline import build_stages
 from venus_grpc.kafka import KafkaPublisher, Publisher
 from venus_grpc.obs import metrics
 from venus_grpc.obs.logship import LogShipper
-from venus_grpc.obs.telemetry import build_tracer_provider
+from venus_grpc.obs.telemetry import build_tracer_provider, spans_of
 from venus_grpc.server.durability import check_durability
 from venus_grpc.server.http import HttpServer, serve_http
 from venus_grpc.server.interceptors import GatewayInterceptor
@@ -119,14 +120,16 @@ class Venus:
 async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | None = None,
                       publisher: Publisher | None = None, geo: GeoLookup | None = None) -> Venus:
     """Open the port, start /metrics and begin connecting to Kafka; health turns SERVING once it is."""
+    built_here = tracer_provider is None
     tracer_provider = tracer_provider or build_tracer_provider(settings)
     geo = geo or MaxMindGeoLookup(settings.geoip_db_path, cache_size=settings.geoip_cache_size)
     publisher = publisher or KafkaPublisher(settings)
     key_file = KeyFile(settings.api_keys_path) if settings.api_keys_path else None
     dead_letters = DeadLetters(settings) if settings.dead_letter_topic else None
-    server = _grpc_server(settings, tracer_provider, key_file)
+    spans = spans_of(tracer_provider, settings, built_here=built_here)
+    server = _grpc_server(settings, spans, key_file)
     stages = build_stages(settings, geo=geo, publisher=publisher, dead_letters=dead_letters)
-    admission = Admission(settings, stages=stages, publisher=publisher, tracer=tracer_provider.get_tracer("venus_grpc"))
+    admission = Admission(settings, stages=stages, publisher=publisher, tracer=spans.get_tracer("venus_grpc"))
     add_ingest_service(server, admission)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -154,11 +157,11 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     return venus
 
 
-def _grpc_server(settings: Settings, tracer_provider: TracerProvider, key_file: KeyFile | None) -> grpc.aio.Server:
+def _grpc_server(settings: Settings, spans: trace.TracerProvider, key_file: KeyFile | None) -> grpc.aio.Server:
     return grpc.aio.server(
         interceptors=[
             aio_server_interceptor(  # type: ignore[no-untyped-call]
-                tracer_provider=tracer_provider, filter_=filters.negate(filters.service_prefix("grpc."))
+                tracer_provider=spans, filter_=filters.negate(filters.service_prefix("grpc."))
             ),
             GatewayInterceptor(read_timeout_s=settings.request_read_timeout_s, key_file=key_file),
         ],

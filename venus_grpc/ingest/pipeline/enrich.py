@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import os
 import uuid
 
 import orjson
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
-from venus_grpc.geoip import GeoLookup
+from venus_grpc.geoip import Geo, GeoLookup
 from venus_grpc.ingest.pipeline.model import Batch, Part, RequestContext
 
 
@@ -24,12 +26,12 @@ class Enrich:
     async def __call__(self, batch: Batch, ctx: RequestContext) -> None:
         meta = orjson.Fragment(meta_json(batch.meta))
         live = batch.live()
+        dedup = DedupKeys(batch.meta.app_id, batch.meta.device_id)
         for part, backend_id in zip(live, random_uuids(len(live)), strict=True):
             part.backend_id = backend_id
             part.geo = self._geo.lookup(part.ip)
             try:
-                dedup = dedup_key(batch.meta.app_id, batch.meta.device_id, part.event.id)
-                part.value = _message_value(part, meta, batch.received_at_ms, dedup)
+                part.value = _message_value(part, meta, batch.received_at_ms, dedup.key(part.event.id))
             except (orjson.JSONEncodeError, TypeError) as exc:
                 part.reject(pb.EVENT_CODE_SERIALIZATION_ERROR, f"event could not be serialised: {exc}")
                 continue
@@ -58,11 +60,36 @@ _VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
 def dedup_key(app_id: str, device_id: str, event_id: str) -> str:
     """The same UUID for every copy of one event, however often it is sent: a version 5 UUID over
     the JSON array ``[app_id, device_id, event_id]`` in the :data:`DEDUP_NAMESPACE`."""
-    return str(uuid.uuid5(DEDUP_NAMESPACE, orjson.dumps([app_id, device_id, event_id]).decode()))
+    return DedupKeys(app_id, device_id).key(event_id)
 
 
 # Fixed for ever: consumers may compute dedup_key themselves (docs/contract.md).
 DEDUP_NAMESPACE = uuid.UUID("6f1c3e52-8f0a-4d7e-9a55-2b7d3c1e9f40")
+_NAMESPACE_SHA1 = hashlib.sha1(DEDUP_NAMESPACE.bytes, usedforsecurity=False)
+
+
+class DedupKeys:
+    """:func:`dedup_key` for the events of one batch: ``uuid.uuid5``'s result at a quarter of its cost.
+
+    ``uuid5`` hashes the namespace and the whole name for every event and builds a ``UUID``; here the
+    SHA-1 state after the namespace and ``["<app_id>","<device_id>",`` is computed once per batch and
+    copied per event (orjson writes list items independently, so the bytes are the same).
+    """
+
+    __slots__ = ("_prefix",)
+
+    def __init__(self, app_id: str, device_id: str) -> None:
+        self._prefix = _NAMESPACE_SHA1.copy()
+        self._prefix.update(orjson.dumps([app_id, device_id])[:-1] + b",")
+
+    def key(self, event_id: str) -> str:
+        """The dedup key of event ``event_id`` of this batch."""
+        sha = self._prefix.copy()
+        sha.update(orjson.dumps(event_id) + b"]")
+        d = sha.digest()
+        # RFC 4122 version 5 and variant bits, as uuid.UUID(bytes=d[:16], version=5) sets them.
+        h = (d[:6] + bytes(((d[6] & 0x0F) | 0x50, d[7], (d[8] & 0x3F) | 0x80)) + d[9:16]).hex()
+        return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def meta_json(meta: pb.BatchMeta) -> bytes:
@@ -83,13 +110,20 @@ def platform_name(platform: pb.Platform) -> str:
     return str(pb.Platform.Name(platform)).removeprefix("PLATFORM_").lower()
 
 
+@functools.lru_cache(maxsize=4096)
+def _geo_json(geo: Geo) -> orjson.Fragment:
+    # A location's JSON, built once: the GeoIP cache hands out the same Geo for an address seen before.
+    return orjson.Fragment(orjson.dumps({
+        "country_code": geo.country_code,
+        "country": geo.country,
+        "region": geo.region,
+        "city": geo.city,
+    }))
+
+
 def _message_value(part: Part, meta: orjson.Fragment, received_at_ms: int, dedup: str) -> bytes:
     event = part.event
-    occurred_at_ms = (
-        event.occurred_at.seconds * 1000 + event.occurred_at.nanos // 1_000_000
-        if event.HasField("occurred_at") else None
-    )
-    geo = part.geo
+    attributes = event.attributes
     return orjson.dumps({
         "backend_id": part.backend_id,
         "dedup_key": dedup,
@@ -97,15 +131,10 @@ def _message_value(part: Part, meta: orjson.Fragment, received_at_ms: int, dedup
         "meta": meta,
         "event": {
             "id": event.id,
-            "occurred_at_ms": occurred_at_ms,
+            "occurred_at_ms": part.occurred_at_ms,
             "ip": part.ip,
-            "attributes": dict(event.attributes),
+            "attributes": dict(attributes) if attributes else {},
         },
-        "geo": {
-            "country_code": geo.country_code,
-            "country": geo.country,
-            "region": geo.region,
-            "city": geo.city,
-        },
+        "geo": _geo_json(part.geo),
         "payload": orjson.Fragment(event.payload),
     })

@@ -13,6 +13,7 @@ from venus_grpc.geoip import NOWHERE, Geo
 from venus_grpc.kafka import Delivery
 
 EventCode = pb.EventCode
+_OK = pb.EVENT_CODE_OK
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class Part:
     message: str = ""
     retryable: bool = False
     ip: str = ""  # the address used for GeoIP, set by validation
+    occurred_at_ms: int | None = None  # the event's occurred_at, set by validation when it has one
     backend_id: str = ""
     geo: Geo = NOWHERE
     value: bytes = b""  # the Kafka message value, set by enrichment
@@ -55,12 +57,14 @@ class Part:
 
     def result(self) -> pb.EventResult:
         """This part's answer; where Kafka put it when it was published."""
-        result = pb.EventResult(id=self.event.id, backend_id=self.backend_id, code=self.code, message=self.message,
-                                retryable=self.retryable)
-        if self.delivery is not None:
-            result.topic, result.partition, result.offset = (self.delivery.topic, self.delivery.partition,
-                                                             self.delivery.offset)
-        return result
+        # One constructor call with only the fields an outcome carries: setting fields one by one, or to
+        # their defaults, costs per event.
+        delivery = self.delivery
+        if self.code == _OK and delivery is not None:
+            return pb.EventResult(id=self.event.id, backend_id=self.backend_id, code=_OK, topic=delivery.topic,
+                                  partition=delivery.partition, offset=delivery.offset)
+        return pb.EventResult(id=self.event.id, backend_id=self.backend_id, code=self.code, message=self.message,
+                              retryable=self.retryable)
 
     def _end(self, code: EventCode) -> None:
         # A second decision would overwrite the first: a stage that runs on a decided part is a bug.

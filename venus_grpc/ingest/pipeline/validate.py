@@ -36,28 +36,45 @@ class Validate:
                             f"id {event_id!r} is already used by event #{first_index_of[event_id]} of this batch")
                 continue
             first_index_of[event_id] = part.index
-            self._check(part, batch.peer_ip, latest_allowed_s)
+            self._check(part, event_id, batch.peer_ip, latest_allowed_s)
 
-    def _check(self, part: Part, peer_ip: str, latest_allowed_s: float) -> None:
+    def _check(self, part: Part, event_id: str, peer_ip: str, latest_allowed_s: float) -> None:
+        # Each field is read from the message once: every read of a protobuf field builds a new object.
         event = part.event
-        if not event.id:
+        payload = event.payload
+        if not event_id:
             part.reject(pb.EVENT_CODE_VALIDATION_ERROR, "id is empty: every event needs a client-chosen id")
-        elif len(event.id) > self._max_id_chars:
+        elif len(event_id) > self._max_id_chars:
             part.reject(pb.EVENT_CODE_VALIDATION_ERROR,
-                        f"id is {len(event.id)} characters long; the limit is {self._max_id_chars}")
-        elif len(event.payload) > self._max_payload:
+                        f"id is {len(event_id)} characters long; the limit is {self._max_id_chars}")
+        elif len(payload) > self._max_payload:
             part.reject(pb.EVENT_CODE_TOO_LARGE,
-                        f"payload is {len(event.payload)} bytes; the limit is {self._max_payload} bytes")
-        elif problem := _payload_problem(event.payload):
+                        f"payload is {len(payload)} bytes; the limit is {self._max_payload} bytes")
+        elif problem := _payload_problem(payload):
             part.reject(pb.EVENT_CODE_VALIDATION_ERROR, problem)
-        elif problem := _time_problem(event, latest_allowed_s, self._max_skew_s):
+        elif problem := self._time_problem(part, latest_allowed_s):
             part.reject(pb.EVENT_CODE_VALIDATION_ERROR, problem)
-        elif event.ip:
-            part.ip = normalized_ip(event.ip)
+        elif ip := event.ip:
+            part.ip = normalized_ip(ip)
             if not part.ip:
-                part.reject(pb.EVENT_CODE_VALIDATION_ERROR, f"ip {event.ip!r} is not an IPv4 or IPv6 address")
+                part.reject(pb.EVENT_CODE_VALIDATION_ERROR, f"ip {ip!r} is not an IPv4 or IPv6 address")
         else:
             part.ip = peer_ip
+
+    def _time_problem(self, part: Part, latest_allowed_s: float) -> str:
+        """What is wrong with the event's ``occurred_at``; sets the part's ``occurred_at_ms`` when it is fine."""
+        event = part.event
+        if not event.HasField("occurred_at"):
+            return ""
+        ts = event.occurred_at
+        seconds, nanos = ts.seconds, ts.nanos
+        if not (_MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos < 1_000_000_000):
+            return "occurred_at is not a valid timestamp"
+        if seconds > latest_allowed_s:
+            ahead = seconds - (latest_allowed_s - self._max_skew_s)
+            return f"occurred_at is {ahead:.0f} s in the future; the allowed clock skew is {self._max_skew_s:.0f} s"
+        part.occurred_at_ms = seconds * 1000 + nanos // 1_000_000
+        return ""
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -78,16 +95,4 @@ def _payload_problem(payload: bytes) -> str:
         return f"payload is not valid UTF-8 JSON: {exc}"
     if not isinstance(body, dict):
         return f"payload is a JSON {type(body).__name__}: expected a JSON object"
-    return ""
-
-
-def _time_problem(event: pb.Event, latest_allowed_s: float, max_skew_s: float) -> str:
-    if not event.HasField("occurred_at"):
-        return ""
-    ts = event.occurred_at
-    if not (_MIN_SECONDS <= ts.seconds <= _MAX_SECONDS and 0 <= ts.nanos < 1_000_000_000):
-        return "occurred_at is not a valid timestamp"
-    if ts.seconds > latest_allowed_s:
-        ahead = ts.seconds - (latest_allowed_s - max_skew_s)
-        return f"occurred_at is {ahead:.0f} s in the future; the allowed clock skew is {max_skew_s:.0f} s"
     return ""
