@@ -114,7 +114,9 @@ class Bench:
         """Fresh broker and Venus; drive (its HTTP port with ``http``); stop Venus; read the topic back."""
         category = "BENCH_" + uuid.uuid4().hex[:10].upper()
         http_port = free_port()
-        extra = ("--http-enabled", "true", "--http-port", str(http_port)) if http else ()
+        extra: tuple[str, ...] = ("--http-enabled", "true", "--http-port", str(http_port)) if http else ()
+        if not rate_rps:  # closed loop measures what a served call costs: a fixed limit, so no refusals mix in
+            extra += ("--overload-latency-target-s", "0")
         with EmbeddedBroker() as broker:
             assert broker.pid is not None
             workers = self.o.workers if self.o.workers is not None else Settings().workers  # venus serve's default

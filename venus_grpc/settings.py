@@ -57,7 +57,8 @@ class Settings:
     tls_key_path: str = setting("", "PEM private key of tls_cert_path")
     tls_client_ca_path: str = setting("", "PEM CA that must have signed every client's certificate (set: mTLS)")
 
-    max_concurrent_streams: int = setting(100, "calls at once on one HTTP/2 connection", gt=0, section=Section(
+    max_concurrent_streams: int = setting(100, "calls at once on one HTTP/2 connection (capped to "
+                                         "max_concurrent_rpcs)", gt=0, section=Section(
         "Connection limits", "Per connection, enforced by gRPC's core."))
     max_metadata_bytes: int = setting(16 * 1024, "request headers of one call; beyond it RESOURCE_EXHAUSTED (HTTP: "
                                       "431 and the connection closed)", gt=0)
@@ -108,7 +109,14 @@ class Settings:
     max_events_in_flight: int = setting(5_000, "events one process works on at once (at least "
                                         "max_events_per_batch); beyond it RESOURCE_EXHAUSTED with RetryInfo", gt=0)
     max_concurrent_rpcs: int = setting(128, "RPCs (streams included) one process serves at once; beyond it gRPC "
-                                       "answers RESOURCE_EXHAUSTED before any work", gt=0)
+                                       "answers RESOURCE_EXHAUSTED before any work. Venus's own adaptive limit "
+                                       "(at most half of it) refuses first, with RetryInfo; a connection carries at "
+                                       "most this many calls too (max_concurrent_streams is capped to it)", gt=0)
+    overload_latency_target_s: float = setting(0.1, "average service time the adaptive limit of calls in flight "
+                                               "(gRPC and HTTP together) aims at (or twice the fastest recent one, "
+                                               "if larger); calls beyond the limit, or whose deadline is nearer than "
+                                               "calls take, get RESOURCE_EXHAUSTED with RetryInfo before their "
+                                               "request is read (0: a fixed limit of half max_concurrent_rpcs)", ge=0)
     max_batches_in_flight_per_stream: int = setting(8, "batches of one StreamEvents stream processed at once", gt=0)
     max_bytes_in_flight: int = setting(64 * 1024 * 1024, "bytes one process works on at once, counting every "
                                        "event's copy of the batch meta (at least max_message_bytes); beyond it "

@@ -85,6 +85,10 @@ class RawH2:
         for at in range(0, len(data), size):
             self._conn.send_data(stream_id, data[at:at + size])
 
+    def send_message(self, stream_id: int, message: bytes) -> None:
+        """Queue the whole request ``message`` of a unary call, ending the client's side of the stream."""
+        self._conn.send_data(stream_id, struct.pack(">BI", 0, len(message)) + message, end_stream=True)
+
     async def wait_closed(self, timeout_s: float) -> bool:
         """Whether the server closed the connection within ``timeout_s``."""
         if self._pump is None:

@@ -240,11 +240,12 @@ async def test_too_much_work_in_flight_is_resource_exhausted_with_retry_info(
     assert sorted(m.value["event"]["id"] for m in published) == sorted(f"first{i}" for i in range(10))
 
 
-async def test_rpcs_beyond_the_concurrency_limit_are_refused_by_grpc(
+async def test_calls_beyond_the_concurrency_limit_are_refused_at_once_with_retry_info(
     start: StartVenus, spans: SpanWatch, category: str, topic_reader: TopicReader
 ) -> None:
-    """With max_concurrent_rpcs busy, another call is refused at once and the busy ones still succeed."""
-    venus = await start(max_concurrent_rpcs=1, kafka_linger_ms=1000)
+    """With the limit of calls in flight used up, another call is refused with a retry delay; the busy one succeeds."""
+    # A fixed limit (no latency target) of half of max_concurrent_rpcs: one call.
+    venus = await start(max_concurrent_rpcs=2, overload_latency_target_s=0, kafka_linger_ms=1000)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
         stub = pb_grpc.IngestServiceStub(channel)
         first = asyncio.ensure_future(stub.UploadEvents(_request(category, [_event("first")]), timeout=10))
@@ -252,6 +253,8 @@ async def test_rpcs_beyond_the_concurrency_limit_are_refused_by_grpc(
         err = await _rejected(stub.UploadEvents(_request(category, [_event("second")]), timeout=10))
         first_response = await first
     assert err.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    [retry] = [d for d in _details(err) if isinstance(d, error_details_pb2.RetryInfo)]
+    assert retry.retry_delay.ToNanoseconds() > 0
     assert first_response.code == pb.RESULT_CODE_ALL_SUCCESS
     assert [m.value["event"]["id"] for m in await topic_reader.read_all(_topic(category))] == ["first"]
 

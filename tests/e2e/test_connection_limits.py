@@ -87,6 +87,16 @@ async def test_streams_beyond_the_per_connection_limit_wait_for_a_slot(start: St
         assert freed.code == pb.RESULT_CODE_ALL_SUCCESS
 
 
+async def test_a_connection_never_carries_more_calls_than_the_process_serves(start: StartVenus, category: str) -> None:
+    """max_concurrent_streams is capped to max_concurrent_rpcs: a second call on a busy connection waits its turn."""
+    venus = await start(max_concurrent_rpcs=1, kafka_linger_ms=500)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        stub = pb_grpc.IngestServiceStub(channel)
+        answers = await asyncio.gather(stub.UploadEvents(_request(category, "one"), timeout=10),
+                                       stub.UploadEvents(_request(category, "two"), timeout=10))
+    assert [a.code for a in answers] == [pb.RESULT_CODE_ALL_SUCCESS] * 2
+
+
 async def test_calls_that_never_send_their_request_give_their_slots_back(start: StartVenus, category: str) -> None:
     """Calls stalled after their headers hold max_concurrent_rpcs only until request_read_timeout_s ends them."""
     venus = await start(request_read_timeout_s=5, max_concurrent_rpcs=20)
@@ -108,3 +118,21 @@ async def test_calls_that_never_send_their_request_give_their_slots_back(start: 
     assert len(ended) == 30 and set(ended) <= {"4", "8"} and "4" in ended
     assert response.code == pb.RESULT_CODE_ALL_SUCCESS
 
+
+async def test_calls_that_never_send_their_request_hold_no_place_under_the_limit_of_calls_in_flight(
+    start: StartVenus, category: str
+) -> None:
+    """More stalled calls than the limit of calls in flight allows do not get a complete call after them refused."""
+    venus = await start(max_concurrent_rpcs=20, overload_latency_target_s=0)  # a limit of 10 calls in flight
+    conn = RawH2(venus.port)
+    await conn.open()
+    try:
+        for _ in range(15):  # headers and nothing else, held open well within request_read_timeout_s (30 s)
+            conn.start_call()
+        complete = conn.start_call()  # on the same connection, so Venus takes it up after the stalled ones
+        conn.send_message(complete, _request(category, "beside").SerializeToString())
+        await conn.flush()
+        status = await conn.wait_status(complete, timeout_s=10)
+    finally:
+        await conn.close()
+    assert status == "0"

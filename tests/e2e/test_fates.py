@@ -192,6 +192,51 @@ async def test_a_batch_kafka_acknowledged_none_of_is_counted_once(
     assert moves == _refused_once("UNAVAILABLE", "kafka_unavailable")
 
 
+async def _refused_call(stub: pb_grpc.IngestServiceStub, category: str) -> None:
+    await _refused(stub.UploadEvents(_request(category), timeout=10), grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+async def _refused_stream_batch(stub: pb_grpc.IngestServiceStub, category: str) -> None:
+    call = stub.StreamEvents(timeout=10)
+    await call.write(pb.StreamEventsRequest(sequence=7, batch=_request(category)))
+    answer = await call.read()
+    await call.done_writing()
+    assert (answer.sequence, answer.rejection.status_code) == (7, grpc.StatusCode.RESOURCE_EXHAUSTED.value[0])
+
+
+@pytest.mark.parametrize("refused", [pytest.param(_refused_call, id="unary"),
+                                     pytest.param(_refused_stream_batch, id="stream-batch")])
+async def test_a_batch_beyond_the_limit_of_calls_in_flight_is_counted_once(
+    start: StartVenus, category: str, refused: Callable[[pb_grpc.IngestServiceStub, str], Awaitable[None]]
+) -> None:
+    """With the limit of calls in flight used up, the next call or stream batch is one RESOURCE_EXHAUSTED rejection."""
+    venus = await start(max_concurrent_rpcs=2, overload_latency_target_s=0, kafka_linger_ms=1000)  # a limit of 1
+
+    async def crowd(ch: grpc.aio.Channel) -> None:
+        stub = pb_grpc.IngestServiceStub(ch)
+        first = asyncio.ensure_future(stub.UploadEvents(_request(category), timeout=10))
+        await _until(lambda: _in_flight(venus), 10)
+        await refused(stub, category)
+        assert (await first).code == pb.RESULT_CODE_ALL_SUCCESS
+
+    moves = await _fates(venus, crowd)
+    assert moves == {"rejections": {("RESOURCE_EXHAUSTED", "overloaded"): 1.0},
+                     "uploads": {"all_upload": 2.0, "success_upload": 1.0}, "events": 1}
+
+
+async def test_a_call_whose_deadline_is_nearer_than_calls_take_is_counted_once(
+    start: StartVenus, category: str
+) -> None:
+    """Once calls take ~0.6 s, a call with 0.2 s left is one RESOURCE_EXHAUSTED rejection, not a late failure."""
+    venus = await start(kafka_linger_ms=600)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        stub = pb_grpc.IngestServiceStub(channel)
+        await asyncio.gather(*(stub.UploadEvents(_request(category), timeout=10) for _ in range(8)))
+    moves = await _fates(venus, lambda ch: _refused(pb_grpc.IngestServiceStub(ch).UploadEvents(
+        _request(category), timeout=0.2), grpc.StatusCode.RESOURCE_EXHAUSTED))
+    assert moves == _refused_once("RESOURCE_EXHAUSTED", "deadline_unreachable")
+
+
 async def _in_flight(venus: Venus) -> bool:
     return value(await scrape(venus), "venus_events_in_flight") > 0
 
@@ -267,6 +312,23 @@ async def test_a_batch_over_the_in_flight_limit_over_http_is_counted_once(start:
     moves = await _http_fates(venus, crowd)
     assert moves == {"rejections": {("RESOURCE_EXHAUSTED", "overloaded"): 1.0},
                      "uploads": {"all_upload": 2.0, "success_upload": 1.0}, "events": 10}
+
+
+async def test_a_call_beyond_the_limit_of_calls_in_flight_over_http_is_counted_once(
+    start: StartVenus, category: str
+) -> None:
+    """With the limit of calls in flight used up by one HTTP call, the next is one RESOURCE_EXHAUSTED rejection."""
+    venus = await start(http_enabled=True, max_concurrent_rpcs=2, overload_latency_target_s=0, kafka_linger_ms=1000)
+
+    async def crowd() -> None:
+        first = asyncio.ensure_future(post(venus, _request(category).SerializeToString()))
+        await _until(lambda: _in_flight(venus), 10)
+        await _http_refused(venus, _request(category).SerializeToString(), "resource_exhausted")
+        assert pb.UploadEventsResponse.FromString((await first).body).code == pb.RESULT_CODE_ALL_SUCCESS
+
+    moves = await _http_fates(venus, crowd)
+    assert moves == {"rejections": {("RESOURCE_EXHAUSTED", "overloaded"): 1.0},
+                     "uploads": {"all_upload": 2.0, "success_upload": 1.0}, "events": 1}
 
 
 async def test_a_body_that_never_arrives_over_http_is_counted_once(start: StartVenus) -> None:

@@ -7,12 +7,15 @@ import os
 import ssl
 from pathlib import Path
 
+import grpc
+import pytest
 import trustme
 
 from tests.conftest import StartVenus
 from tests.http_helpers import UPLOAD_PATH, RawConnection, post
 from venus_grpc import Venus
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc._pb.venus.v1 import ingest_pb2_grpc as pb_grpc
 
 _HEAD = f"POST {UPLOAD_PATH} HTTP/1.1\r\nhost: venus\r\ncontent-type: application/proto\r\n"
 
@@ -195,3 +198,31 @@ async def _https_readyz(venus: Venus, ca: trustme.CA, client: trustme.LeafCert |
     names = writer.get_extra_info("peercert")["subjectAltName"]
     writer.close()
     return {value for _, value in names}, answer
+
+
+async def test_one_limit_of_calls_in_flight_holds_for_both_ports(start: StartVenus, category: str) -> None:
+    """A call holding the process's limit of calls in flight on one port refuses the next on the other, with a delay."""
+    venus = await start(http_enabled=True, max_concurrent_rpcs=2, overload_latency_target_s=0,
+                        kafka_linger_ms=1000)  # a limit of one call
+    request = pb.UploadEventsRequest.FromString(_batch(category))
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
+        stub = pb_grpc.IngestServiceStub(channel)
+        held_grpc = asyncio.ensure_future(stub.UploadEvents(request, timeout=10))
+        await _until_a_call_is_in_flight(venus)
+        refused_http = await post(venus, _batch(category))
+        assert (await held_grpc).code == pb.RESULT_CODE_ALL_SUCCESS
+        held_http = asyncio.ensure_future(post(venus, _batch(category)))
+        await _until_a_call_is_in_flight(venus)
+        with pytest.raises(grpc.aio.AioRpcError) as refused_grpc:
+            await stub.UploadEvents(request, timeout=10)
+        assert pb.UploadEventsResponse.FromString((await held_http).body).code == pb.RESULT_CODE_ALL_SUCCESS
+    assert refused_http.status == 429 and int(refused_http.headers["retry-after"]) >= 1
+    assert refused_grpc.value.code() is grpc.StatusCode.RESOURCE_EXHAUSTED
+    assert "retry later" in (refused_grpc.value.details() or "")
+
+
+async def _until_a_call_is_in_flight(venus: Venus) -> None:
+    assert venus.admission is not None
+    async with asyncio.timeout(10):
+        while venus.admission.limit.in_flight == 0:
+            await asyncio.sleep(0.01)

@@ -21,6 +21,7 @@ from venus_grpc.ingest.checks import MalformedRequest, check_request
 from venus_grpc.ingest.errors import Reason, RequestError
 from venus_grpc.ingest.keys import Grant, authorize
 from venus_grpc.ingest.outcomes import Fate, Transport
+from venus_grpc.ingest.overload import ConcurrencyLimit
 from venus_grpc.ingest.pipeline import Batch, RequestContext, Stage, run_stages
 from venus_grpc.ingest.quotas import Quotas
 from venus_grpc.ingest.scope import color_if, current_request_id, uncolor
@@ -30,6 +31,7 @@ from venus_grpc.settings import Settings
 
 _KAFKA_RETRY_AFTER_S = 1.0
 _OVERLOAD_RETRY_AFTER_S = 0.5
+_MIN_LIMIT = 2  # calls in flight the adaptive limit always allows: one is worked on while another waits for Kafka
 # Bytes each published message adds beyond the event's and the meta's own fields: measured at 316 around the event
 # (backend_id, times, geo with long place names, JSON keys) and 109 of the meta's JSON keys.
 ENVELOPE_BYTES = 448
@@ -55,6 +57,10 @@ class Admission:
         self._stages = tuple(stages)
         self._publisher = publisher
         self._quotas = Quotas(settings)
+        # One limit per process, for every transport. Half of what gRPC admits: calls being refused, and
+        # streams, hold gRPC slots too, and gRPC's own refusal (no RetryInfo) stays a backstop.
+        self.limit = ConcurrencyLimit(max_limit=max(1, settings.max_concurrent_rpcs // 2), min_limit=_MIN_LIMIT,
+                                      target_s=settings.overload_latency_target_s)
         self._events_in_flight = 0
         self._bytes_in_flight = 0
         self._calls_in_flight = 0
@@ -71,15 +77,19 @@ class Admission:
                      caller: Caller) -> pb.UploadEventsResponse:
         """Answer one batch, or raise the :class:`RequestError` that refuses it as a whole."""
         fate = Fate(caller.transport)
+        started = time.monotonic()  # service time from here: a slow upload is not slow service
         coloring = color_if(self._listed(request))
         try:
-            batch = await self._admit(request, caller)
+            with self.limit.hold(caller.time_left_s):  # checked before the read too, by the transport
+                batch = await self._admit(request, caller)
         except RequestError as error:
             app_id, events = _who(request)
             fate.refused(error, app_id=app_id, events=events)
             raise
         finally:
             uncolor(coloring)
+        # Only batches that were served: a quick refusal says nothing about how fast Venus serves.
+        self.limit.observe(time.monotonic() - started)
         return self._answer(batch, fate)
 
     async def _admit(self, request: pb.UploadEventsRequest | MalformedRequest, caller: Caller) -> Batch:

@@ -33,6 +33,7 @@ class Reason(enum.Enum):
     PERMISSION_DENIED = "permission_denied"
     QUOTA_EXCEEDED = "quota_exceeded"
     OVERLOADED = "overloaded"
+    DEADLINE_UNREACHABLE = "deadline_unreachable"
     KAFKA_UNAVAILABLE = "kafka_unavailable"
     SHUTTING_DOWN = "shutting_down"
 
@@ -51,6 +52,7 @@ STATUS_OF: dict[Reason, grpc.StatusCode] = {
     Reason.PERMISSION_DENIED: grpc.StatusCode.PERMISSION_DENIED,
     Reason.QUOTA_EXCEEDED: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.OVERLOADED: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    Reason.DEADLINE_UNREACHABLE: grpc.StatusCode.RESOURCE_EXHAUSTED,
     Reason.KAFKA_UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     Reason.SHUTTING_DOWN: grpc.StatusCode.UNAVAILABLE,
 }

@@ -10,6 +10,7 @@ refused batches plus the answered ones, and nothing is counted twice. Every fate
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -28,6 +29,10 @@ _WRONG_META = frozenset({Reason.MALFORMED_REQUEST, Reason.NO_REQUEST, Reason.BAD
                          Reason.TOO_MANY_EVENTS, Reason.CATEGORY_NOT_ALLOWED})
 _AUTH_FAILURE = {Reason.KEY_MISSING: "missing", Reason.KEY_UNKNOWN: "unknown", Reason.KEY_REVOKED: "revoked",
                  Reason.PERMISSION_DENIED: "forbidden"}
+# Refusals that come by the thousand a second under overload: logged as a count, at most once a second,
+# since a line each would cost the process more than refusing does.
+_SHED = frozenset({Reason.OVERLOADED, Reason.DEADLINE_UNREACHABLE})
+_SHED_LOG_EVERY_S = 1.0
 _MAX_APP_LABELS = 100  # distinct app_id label values of the throttled-events metric
 OTHER_APPS = "_other"
 _app_labels: set[str] = set()
@@ -53,8 +58,11 @@ class Fate:
             _child(metrics.AUTH_FAILURES, _AUTH_FAILURE[error.reason], self.transport).inc()
         elif error.reason is Reason.QUOTA_EXCEEDED:
             _child(metrics.THROTTLED_EVENTS, app_label(app_id), self.transport).inc(events)
-        log.info("batch refused", status=error.status.name, reason=error.reason.value, error=error.message,
-                 transport=self.transport)
+        if error.reason in _SHED:
+            _shed_log.note(error, self.transport)
+        else:
+            log.info("batch refused", status=error.status.name, reason=error.reason.value, error=error.message,
+                     transport=self.transport)
 
     def answered(self, category: str, codes: Sequence[pb.EventCode], *, topic: str) -> None:
         """The batch was answered with one result per event, whose codes are ``codes``."""
@@ -80,6 +88,25 @@ class Fate:
 def _child(metric: Any, *labels: str) -> Any:
     """``metric.labels(*labels)``, looked up once per label values rather than on every batch."""
     return metric.labels(*labels)
+
+
+class _ShedLog:
+    """Counts shed batches; logs the count at most once per :data:`_SHED_LOG_EVERY_S`."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._logged_at = 0.0
+
+    def note(self, error: RequestError, transport: Transport) -> None:
+        self._count += 1
+        now = time.monotonic()
+        if now - self._logged_at >= _SHED_LOG_EVERY_S:
+            log.info("batches refused", status=error.status.name, reason=error.reason.value, error=error.message,
+                     transport=transport, batches=self._count)
+            self._count, self._logged_at = 0, now
+
+
+_shed_log = _ShedLog()
 
 
 def app_label(app_id: str) -> str:

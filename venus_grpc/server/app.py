@@ -31,6 +31,7 @@ from venus_grpc.geoip import GeoLookup, MaxMindGeoLookup
 from venus_grpc.ingest.admission import Admission
 from venus_grpc.ingest.dead_letters import DeadLetters
 from venus_grpc.ingest.keys import KeyFile
+from venus_grpc.ingest.overload import ConcurrencyLimit
 from venus_grpc.ingest.pipeline import build_stages
 from venus_grpc.kafka import KafkaPublisher, Publisher
 from venus_grpc.obs import metrics
@@ -127,9 +128,9 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     key_file = KeyFile(settings.api_keys_path) if settings.api_keys_path else None
     dead_letters = DeadLetters(settings) if settings.dead_letter_topic else None
     spans = spans_of(tracer_provider, settings, built_here=built_here)
-    server = _grpc_server(settings, spans, key_file)
     stages = build_stages(settings, geo=geo, publisher=publisher, dead_letters=dead_letters)
     admission = Admission(settings, stages=stages, publisher=publisher, tracer=spans.get_tracer("venus_grpc"))
+    server = _grpc_server(settings, spans, key_file, admission.limit)
     add_ingest_service(server, admission)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -157,13 +158,14 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     return venus
 
 
-def _grpc_server(settings: Settings, spans: trace.TracerProvider, key_file: KeyFile | None) -> grpc.aio.Server:
+def _grpc_server(settings: Settings, spans: trace.TracerProvider, key_file: KeyFile | None,
+                 limit: ConcurrencyLimit) -> grpc.aio.Server:
     return grpc.aio.server(
         interceptors=[
             aio_server_interceptor(  # type: ignore[no-untyped-call]
                 tracer_provider=spans, filter_=filters.negate(filters.service_prefix("grpc."))
             ),
-            GatewayInterceptor(read_timeout_s=settings.request_read_timeout_s, key_file=key_file),
+            GatewayInterceptor(read_timeout_s=settings.request_read_timeout_s, key_file=key_file, limit=limit),
         ],
         # Refused in gRPC's core, before any Python runs: under overload a rejection must cost
         # next to nothing, or rejecting alone saturates the event loop.

@@ -7,6 +7,8 @@ is already current. For calls of venus.v1.IngestService it
   back as ``x-request-id`` (trailing metadata for unary calls, where it rides on the response's own
   write, measured at ~10% of a one-event request as initial metadata; initial metadata for streams);
 - checks the API key from the headers, so a refused call is answered before its request is parsed;
+- refuses an UploadEvents call beyond the process's adaptive limit of calls in flight (ingest/overload.py)
+  before its request is read, with RESOURCE_EXHAUSTED and RetryInfo (admission takes its place once read);
 - ends a unary call whose request message does not arrive within ``request_read_timeout_s`` of its
   headers. gRPC counts a call against ``max_concurrent_rpcs`` from its headers on and, for a unary
   method, waits for the whole message before any Python runs: clients that send headers and then
@@ -29,6 +31,7 @@ import grpc
 from venus_grpc.ingest.errors import Reason, RequestError
 from venus_grpc.ingest.keys import Grant, KeyFile, authenticate
 from venus_grpc.ingest.outcomes import Fate
+from venus_grpc.ingest.overload import ConcurrencyLimit
 from venus_grpc.ingest.scope import REQUEST_ID_HEADER, pick_request_id, request_scope
 from venus_grpc.obs import metrics
 from venus_grpc.server.refuse import refuse
@@ -40,11 +43,13 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandl
 
 
 class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Request scope and API key for venus.v1.IngestService calls; a read time limit for every unary call."""
+    """Request scope, API key and the limit of calls in flight for venus.v1.IngestService calls; a read time
+    limit for every unary call."""
 
-    def __init__(self, *, read_timeout_s: float, key_file: KeyFile | None) -> None:
+    def __init__(self, *, read_timeout_s: float, key_file: KeyFile | None, limit: ConcurrencyLimit) -> None:
         self._read_timeout_s = read_timeout_s or None  # 0: no limit
         self._key_file = key_file
+        self._limit = limit
 
     async def intercept_service(self, continuation: Continuation,
                                 details: grpc.HandlerCallDetails) -> grpc.RpcMethodHandler:
@@ -54,7 +59,8 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if not details.method.startswith(f"/{SERVICE_NAME}/"):
             return _wrap_rpc_behavior(handler, _Call(self._read_timeout_s))
         metadata = tuple(details.invocation_metadata or ())
-        call = _Call(self._read_timeout_s, scoped=True, header_id=_header(metadata, REQUEST_ID_HEADER))
+        call = _Call(self._read_timeout_s, scoped=True, header_id=_header(metadata, REQUEST_ID_HEADER),
+                     limit=self._limit)
         if self._key_file is not None:
             try:
                 call.grant = authenticate(self._key_file.keys, metadata)
@@ -72,6 +78,7 @@ class _Call:
     header_id: str = ""
     grant: Grant | None = None
     refusal: RequestError | None = None
+    limit: ConcurrencyLimit | None = None  # ingest calls: admitted under it before their request is read
 
     def unary(self, behavior: Behavior) -> Behavior:
         async def read_then_call(requests: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -83,10 +90,19 @@ class _Call:
                 context.set_trailing_metadata(((REQUEST_ID_HEADER, request_id),))
                 if self.refusal is not None:
                     return self._refuse(context, self.refusal)
-                request = await self._read(context)
-                return None if request is None else await behavior(request, context)
+                return await self._admitted(behavior, context)
 
         return read_then_call
+
+    async def _admitted(self, behavior: Behavior, context: grpc.aio.ServicerContext) -> Any:
+        """``behavior`` on the call's request unless the limit refuses the call first, before the read."""
+        assert self.limit is not None  # every scoped call has one
+        try:
+            self.limit.check(context.time_remaining())
+        except RequestError as error:
+            return self._refuse(context, error)
+        request = await self._read(context)
+        return None if request is None else await behavior(request, context)
 
     def stream(self, behavior: StreamBehavior) -> StreamBehavior:
         async def call(requests: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:

@@ -4,8 +4,9 @@ A reader takes batches off the stream while fewer than ``max_batches_in_flight_p
 being processed or waiting for their answer to be written (so a fast sender, or one that does not read
 its answers, is slowed by HTTP/2 flow control, not by our memory: a slot comes back once its answer is
 written, not when it is ready); each batch is answered as soon as it is done, carrying its sequence
-number. Shutdown stops the reader: the batches already taken are answered, then the stream ends with
-UNAVAILABLE.
+number. A batch beyond the process's limit of calls in flight (ingest/overload.py) is answered at once
+with its RESOURCE_EXHAUSTED rejection and retry delay. Shutdown stops the reader: the batches already
+taken are answered, then the stream ends with UNAVAILABLE.
 """
 
 from __future__ import annotations

@@ -32,7 +32,9 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
     options = [
         ("grpc.max_receive_message_length", settings.max_message_bytes),
         ("grpc.so_reuseport", int(settings.reuse_port)),
-        ("grpc.max_concurrent_streams", settings.max_concurrent_streams),
+        # A connection never carries more calls than the process serves: beyond max_concurrent_rpcs gRPC's
+        # own refusal has no RetryInfo, and streams a client opens past the connection's limit get REFUSED_STREAM.
+        ("grpc.max_concurrent_streams", min(settings.max_concurrent_streams, settings.max_concurrent_rpcs)),
         # Soft and hard limits equal: a call over the limit is refused every time, not at random.
         ("grpc.max_metadata_size", settings.max_metadata_bytes),
         ("grpc.absolute_max_metadata_size", settings.max_metadata_bytes),

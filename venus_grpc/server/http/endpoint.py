@@ -5,8 +5,9 @@ to each one's error format. Venus gives it three things:
 
 - :class:`_CallScope`, a metadata interceptor, which connectrpc runs before it reads the body, as the gRPC
   interceptor runs before the message is read: a SERVER span continuing the caller's ``traceparent`` and
-  ``baggage``, the request scope (``x-request-id`` in and out) and the API key, so a refused call is
-  answered, and its fate recorded, before its body is read;
+  ``baggage``, the request scope (``x-request-id`` in and out), the API key and the process's limit of
+  calls in flight (ingest/overload.py, shared with gRPC), so a refused call is answered, and its fate
+  recorded, before its body is read;
 - codecs that never raise: a body that is not an UploadEventsRequest reaches admission as a
   :class:`MalformedRequest` and is refused, and counted, as over gRPC;
 - the handler: the batch to admission, a :class:`RequestError` back as the same code with the same
@@ -41,6 +42,7 @@ from venus_grpc.ingest.checks import MalformedRequest
 from venus_grpc.ingest.errors import RequestError, status_of
 from venus_grpc.ingest.keys import Grant, KeyFile, authenticate
 from venus_grpc.ingest.outcomes import Fate
+from venus_grpc.ingest.overload import ConcurrencyLimit
 from venus_grpc.ingest.scope import REQUEST_ID_HEADER, current_grant, pick_request_id, request_scope
 from venus_grpc.server.client_address import IPAddress, forwarded_client
 from venus_grpc.settings import SERVICE_NAME
@@ -67,7 +69,8 @@ def ingest_app(admission: Admission, *, key_file: KeyFile | None, tracer: trace.
     settings = admission.settings
     handler = _Handler(admission)
     return _IngestApp(service=admission, endpoints=lambda _: {UPLOAD_PATH: Endpoint.unary(_UPLOAD, handler.upload)},
-                      interceptors=[_CallScope(tracer, key_file)], read_max_bytes=settings.max_message_bytes,
+                      interceptors=[_CallScope(tracer, key_file, admission.limit)],
+                      read_max_bytes=settings.max_message_bytes,
                       codecs=[_BinaryCodec(), _JsonCodec()])
 
 
@@ -90,8 +93,7 @@ class _Handler:
     def _caller(self, ctx: RequestContext[Any, Any]) -> Caller:
         forwarded = ctx.request_headers.getall("x-forwarded-for")
         ip = forwarded_client(_peer(ctx.client_address), forwarded, self._trusted_proxies)
-        time_left_s = None if ctx.timeout_ms is None else ctx.timeout_ms / 1000
-        return Caller(ip=ip, time_left_s=time_left_s, grant=current_grant(), transport="http")
+        return Caller(ip=ip, time_left_s=_time_left_s(ctx), grant=current_grant(), transport="http")
 
 
 def connect_error(error: RequestError, headers: MutableMapping[str, str]) -> ConnectError:
@@ -107,14 +109,16 @@ def connect_error(error: RequestError, headers: MutableMapping[str, str]) -> Con
 
 
 class _CallScope:
-    """What every ingest call runs inside, opened before its body is read: span, request scope, API key."""
+    """What every ingest call runs inside, opened before its body is read: span, request scope, API key, and the
+    check against the limit of calls in flight."""
 
-    def __init__(self, tracer: trace.Tracer, key_file: KeyFile | None) -> None:
+    def __init__(self, tracer: trace.Tracer, key_file: KeyFile | None, limit: ConcurrencyLimit) -> None:
         self._tracer = tracer
         self._key_file = key_file
+        self._limit = limit
 
     async def on_start(self, ctx: RequestContext[Any, Any]) -> _Opened:
-        """Open the call's span and scope; refuse it here when its API key is not good."""
+        """Open the call's span and scope; refuse it here when its API key is not good or the limit is reached."""
         headers = ctx.request_headers
         stack = contextlib.ExitStack()
         # connectrpc's headers are a case-insensitive mapping: the propagators read traceparent/baggage from it.
@@ -128,6 +132,8 @@ class _CallScope:
         request_id = pick_request_id(headers.get(REQUEST_ID_HEADER, ""))
         stack.enter_context(request_scope(request_id, grant=grant))
         ctx.response_headers[REQUEST_ID_HEADER] = request_id
+        if refusal is None:
+            refusal = self._check_limit(ctx)
         if refusal is not None:
             Fate("http").refused(refusal)
             error = connect_error(refusal, ctx.response_headers)
@@ -138,6 +144,14 @@ class _CallScope:
     async def on_end(self, opened: _Opened, ctx: RequestContext[Any, Any], error: Exception | None) -> None:
         """Close what :meth:`on_start` opened, with the call's outcome on its span."""
         _end(*opened, error)
+
+    def _check_limit(self, ctx: RequestContext[Any, Any]) -> RequestError | None:
+        """The refusal of a call beyond the limit of calls in flight (admission takes its place once read)."""
+        try:
+            self._limit.check(_time_left_s(ctx))
+        except RequestError as error:
+            return error
+        return None
 
     def _authenticate(self, headers: Mapping[str, str]) -> tuple[Grant | None, RequestError | None]:
         if self._key_file is None:
@@ -192,6 +206,10 @@ class _JsonCodec(Codec[Message, Any]):
             return json_format.ParseDict(orjson.loads(data), message_class())
         except (json_format.ParseError, ValueError, TypeError, AttributeError) as exc:
             return MalformedRequest(f"invalid JSON: {exc}")
+
+
+def _time_left_s(ctx: RequestContext[Any, Any]) -> float | None:
+    return None if ctx.timeout_ms is None else ctx.timeout_ms / 1000
 
 
 def _peer(address: str | None) -> IPAddress | None:
