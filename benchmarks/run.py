@@ -79,7 +79,7 @@ class Options:
     ceiling_processes: int
     broker_api: str
     overload_max_outstanding: int
-
+    http2: bool = False  # the HTTP comparison over HTTP/2 (h2c) instead of HTTP/1.1
 
     @property
     def base_batch(self) -> int:
@@ -127,6 +127,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     p.add_argument("--broker-api", choices=("both", "batch", "send"), default="both",
                    help="how the broker ceiling publishes (see benchmarks/broker_load.py); both: the faster counts")
     p.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the results")
+    p.add_argument("--http2", action="store_true", help="drive the HTTP comparison over HTTP/2 (h2c) instead of "
+                   "HTTP/1.1, with http2_enabled on")
     a = p.parse_args(argv)
     if a.workers is not None and a.workers < 1:
         p.error("--workers must be at least 1")
@@ -140,6 +142,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         channels=a.channels, timeout_s=a.timeout_s, overload=a.overload, json_path=a.json,
         ceiling_processes=a.ceiling_processes or venus_processes(a.workers), broker_api=a.broker_api,
         overload_max_outstanding=a.overload_max_outstanding or _overload_cap(venus_processes(a.workers)),
+        http2=a.http2,
     )
 
 
@@ -184,7 +187,7 @@ class Bench:
         if stream:
             argv.append("--stream")
         if http:
-            argv.append("--http")
+            argv += ["--http", "--http2"] if self.o.http2 else ["--http"]
         return argv
 
     def _drive_timeout(self) -> float:
@@ -195,7 +198,8 @@ class Bench:
         """Fresh broker and Venus; drive (its HTTP port with ``http``); stop Venus; read the topic back."""
         category = "BENCH_" + uuid.uuid4().hex[:10].upper()
         http_port = free_port()
-        extra = ("--http-enabled", "true", "--http-port", str(http_port)) if http else ()
+        extra: tuple[str, ...] = ("--http-enabled", "true", "--http-port", str(http_port)) if http else ()
+        extra += ("--http2-enabled", "true") if http and self.o.http2 else ()
         with EmbeddedBroker() as broker:
             assert broker.pid is not None
             workers = self.o.workers if self.o.workers is not None else Settings().workers  # venus serve's default
@@ -393,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(ceiling_table(points))
     print("\n" + best_line(points))
     print(stream_text(stream, unary))
-    print(http_text(http))
+    print(http_text(http, "HTTP/2 (h2c)" if o.http2 else "HTTP/1.1"))
     if overload is not None:
         print(overload_text(overload))
     checked = [p.venus for p in points] + ([overload.run] if overload else [])
