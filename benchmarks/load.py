@@ -13,7 +13,9 @@ latency is then measured from the scheduled arrival, so a late client does not h
 
 ``--http``: the same batches as Connect binary POSTs (``application/proto``) to Venus's HTTP port, one
 HTTP/1.1 keep-alive connection per call in flight (HTTP/1.1 has no multiplexing), written and read by a
-minimal client of our own so that the client's cost stays small beside the server's.
+minimal client of our own so that the client's cost stays small beside the server's (``http_calls``).
+``--http2``: the same over HTTP/2 (cleartext, prior knowledge), also one connection per call in flight, so
+that the two differ only in the protocol.
 """
 
 from __future__ import annotations
@@ -29,8 +31,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import grpc
-import orjson
 
+from benchmarks.http_calls import Http2Call, HttpCall, HttpRefused
 from benchmarks.phases import Tally, emit, run_and_emit
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.tools.ledger.book import retry_delay_s
@@ -103,6 +105,7 @@ class LoadSpec:
     client_key_path: str = ""  # ... and its key
     api_key: str = ""  # sent as authorization: Bearer <key> on every call
     http: bool = False  # Connect binary over HTTP/1.1 to the target (Venus's HTTP port) instead of gRPC
+    http2: bool = False  # with http: over HTTP/2 instead of HTTP/1.1
 
     @property
     def metadata(self) -> tuple[tuple[str, str], ...]:
@@ -116,62 +119,6 @@ class LoadSpec:
 
 
 Call = Any  # grpc.aio.UnaryUnaryMultiCallable (untyped upstream) or HttpCall
-
-
-class HttpRefused(Exception):
-    """A Connect error answer: ``code`` as a gRPC status name."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class HttpCall:
-    """UploadEvents as a Connect binary POST on one HTTP/1.1 keep-alive connection, one call at a time."""
-
-    def __init__(self, target: str, api_key: str = "") -> None:
-        self._host, _, port = target.rpartition(":")
-        self._port = int(port)
-        auth = f"authorization: Bearer {api_key}\r\n" if api_key else ""
-        self._head = (f"POST {METHOD} HTTP/1.1\r\nhost: {target}\r\ncontent-type: application/proto\r\n"
-                      f"{auth}content-length: ").encode()
-        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def __call__(self, payload: bytes, *, timeout: float) -> pb.UploadEventsResponse:
-        try:
-            async with asyncio.timeout(timeout):
-                if self._streams is None:
-                    self._streams = await asyncio.open_connection(self._host, self._port)
-                reader, writer = self._streams
-                writer.write(self._head + b"%d\r\n\r\n" % len(payload) + payload)
-                status, body = await _http_answer(reader)
-        except BaseException:
-            self.close()  # a call cut off mid-answer leaves the connection unusable
-            raise
-        if status != 200:
-            code = orjson.loads(body).get("code", "unknown") if body.startswith(b"{") else f"HTTP_{status}"
-            raise HttpRefused(code.upper())
-        return pb.UploadEventsResponse.FromString(body)
-
-    def close(self) -> None:
-        """Drop the connection; the next call opens a new one."""
-        if self._streams is not None:
-            self._streams[1].close()
-            self._streams = None
-
-
-async def _http_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    head = await reader.readuntil(b"\r\n\r\n")
-    status = int(head[9:12])
-    lower = head.lower()
-    if b"content-length:" in lower:
-        length = int(lower.split(b"content-length:", 1)[1].split(b"\r\n", 1)[0])
-        return status, await reader.readexactly(length)
-    chunks = []  # chunked: uvicorn's way when the app sets no length
-    while size := int((await reader.readuntil(b"\r\n")).strip(), 16):
-        chunks.append((await reader.readexactly(size + 2))[:-2])
-    await reader.readexactly(2)
-    return status, b"".join(chunks)
 
 
 async def one_rpc(call: Call, payload: bytes, events: int, started: float, tally: Tally, timeout_s: float) -> None:
@@ -305,7 +252,8 @@ async def run(spec: LoadSpec) -> dict[str, Any]:
     """Warm up, measure for ``spec.duration_s`` (announcing the window), drain, and summarise."""
     factory = RequestFactory(run_id=spec.run_id, category=spec.category, batch=spec.batch)
     channels = [] if spec.http else [spec.channel() for _ in range(spec.channels)]
-    http_calls = [HttpCall(spec.target, spec.api_key) for _ in range(spec.concurrency if spec.http else 0)]
+    http_call = Http2Call if spec.http2 else HttpCall
+    http_calls = [http_call(spec.target, spec.api_key) for _ in range(spec.concurrency if spec.http else 0)]
     try:
         await asyncio.wait_for(asyncio.gather(*(ch.channel_ready() for ch in channels)), timeout=10)
         calls: list[Call] = http_calls or [
@@ -371,7 +319,10 @@ def _parse(argv: Sequence[str] | None) -> LoadSpec:
     p.add_argument("--api-key", default="", help="sent as authorization: Bearer <key>")
     p.add_argument("--http", action="store_true", help="Connect binary over HTTP/1.1 to the target (Venus's HTTP "
                    "port): one connection per call in flight; unary and closed loop only")
+    p.add_argument("--http2", action="store_true", help="with --http: over HTTP/2 (cleartext, prior knowledge)")
     a = p.parse_args(argv)
+    if a.http2 and not a.http:
+        p.error("--http2 goes with --http")
     if a.http and (a.rate > 0 or a.stream):
         p.error("--http drives a closed loop of unary calls: leave out --rate and --stream")
     return LoadSpec(target=a.target, batch=a.batch, concurrency=a.concurrency,
@@ -379,7 +330,8 @@ def _parse(argv: Sequence[str] | None) -> LoadSpec:
                     warmup_s=a.warmup_s, duration_s=a.duration_s, category=a.category, run_id=a.run_id,
                     timeout_s=a.timeout_s, rate_rps=a.rate, max_outstanding=a.max_outstanding,
                     stream=a.stream, ca_path=a.ca_path, client_cert_path=a.client_cert_path,
-                    client_key_path=a.client_key_path, api_key=a.api_key, http=a.http)
+                    client_key_path=a.client_key_path, api_key=a.api_key, http=a.http,
+                    http2=a.http2)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

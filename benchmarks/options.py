@@ -37,6 +37,7 @@ class Options:
     broker_api: str
     overload_max_outstanding: int
     cost_rounds: int
+    http2: bool = False  # the HTTP comparison over HTTP/2 (h2c) instead of HTTP/1.1
 
 
     @property
@@ -88,6 +89,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
                    help=f"interleaved rounds of Venus and the bare server at batch {'/'.join(map(str, COST_BATCHES))}, "
                         f"{COST_CONCURRENCY} in flight, for CPU per call (default 3; quick 1; 0: skip)")
     p.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the results")
+    p.add_argument("--http2", action="store_true", help="drive the HTTP comparison over HTTP/2 (h2c) instead of "
+                   "HTTP/1.1, with http2_enabled on")
     a = p.parse_args(argv)
     if a.workers is not None and a.workers < 1:
         p.error("--workers must be at least 1")
@@ -102,6 +105,7 @@ def parse_options(argv: Sequence[str] | None) -> Options:
         ceiling_processes=a.ceiling_processes or venus_processes(a.workers), broker_api=a.broker_api,
         overload_max_outstanding=a.overload_max_outstanding or _overload_cap(venus_processes(a.workers)),
         cost_rounds=a.cost_rounds if a.cost_rounds is not None else (1 if a.quick else 3),
+        http2=a.http2,
     )
 
 

@@ -128,9 +128,10 @@ def stream_text(stream: RunRecord | None, unary: RunRecord | None) -> str:
     return line
 
 
-def http_text(pairs: Sequence[tuple[RunRecord | None, RunRecord | None]]) -> str:
+def http_text(pairs: Sequence[tuple[RunRecord | None, RunRecord | None]], protocol: str) -> str:
     """The HTTP port beside gRPC at the same point: CPU per event (per call at batch 1) and its ratio."""
-    lines = ["HTTP port (Connect binary over HTTP/1.1, one connection per call in flight) vs gRPC, same invocation:"]
+    lines = [f"HTTP port (Connect binary over {protocol}, one connection per call in flight) vs gRPC, same "
+             "invocation:"]
     for grpc_run, http_run in pairs:
         if grpc_run is None or http_run is None or grpc_run.eps <= 0 or http_run.eps <= 0:
             lines.append("  not measured" if http_run is None else f"  batch {http_run.batch}: no events answered")

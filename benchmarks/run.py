@@ -103,7 +103,7 @@ class Bench:
         if stream:
             argv.append("--stream")
         if http:
-            argv.append("--http")
+            argv += ["--http", "--http2"] if self.o.http2 else ["--http"]
         return argv
 
     def _drive_timeout(self) -> float:
@@ -117,6 +117,7 @@ class Bench:
         extra: tuple[str, ...] = ("--http-enabled", "true", "--http-port", str(http_port)) if http else ()
         if not rate_rps:  # closed loop measures what a served call costs: a fixed limit, so no refusals mix in
             extra += ("--overload-latency-target-s", "0")
+        extra += ("--http2-enabled", "true") if http and self.o.http2 else ()
         with EmbeddedBroker() as broker:
             assert broker.pid is not None
             workers = self.o.workers if self.o.workers is not None else Settings().workers  # venus serve's default
@@ -365,7 +366,7 @@ def _print_tables(o: Options, info: dict[str, Any], points: Sequence[Point], str
     print(ceiling_table(points))
     print("\n" + best_line(points))
     print(stream_text(stream, unary))
-    print(http_text(http))
+    print(http_text(http, "HTTP/2 (h2c)" if o.http2 else "HTTP/1.1"))
     if overload is not None:
         print(overload_text(overload))
     checked = [p.venus for p in points] + ([overload.run] if overload else [])

@@ -10,6 +10,9 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+import h2.config
+import h2.connection
+import h2.events
 import orjson
 from google.protobuf.message import Message
 from google.rpc import error_details_pb2, status_pb2
@@ -148,3 +151,46 @@ class RawConnection:
         self.writer.close()
         with contextlib.suppress(ConnectionError):
             await self.writer.wait_closed()
+
+
+class H2Client:
+    """One HTTP/2 connection (cleartext, prior knowledge) to the HTTP port, one request at a time."""
+
+    def __init__(self, raw: RawConnection) -> None:
+        self.raw = raw
+        self.h2 = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+
+    @classmethod
+    async def open(cls, venus: Venus) -> H2Client:
+        """Connect and send the HTTP/2 preface and our settings."""
+        client = cls(await RawConnection.open(venus))
+        client.h2.initiate_connection()
+        await client.raw.send(client.h2.data_to_send())
+        return client
+
+    async def request(self, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None,
+                      *, timeout_s: float = 10) -> Reply:
+        """One request on a new stream; its status, headers and body."""
+        stream = self.h2.get_next_available_stream_id()
+        self.h2.send_headers(stream, [(":method", method), (":path", path), (":scheme", "http"),
+                                      (":authority", "venus"), *(headers or {}).items()], end_stream=not body)
+        if body:
+            self.h2.send_data(stream, body, end_stream=True)
+        await self.raw.send(self.h2.data_to_send())
+        status, answer, data = 0, {}, b""
+        async with asyncio.timeout(timeout_s):
+            while True:
+                received = await self.raw.reader.read(65536)
+                assert received, "the server closed the connection"
+                for event in self.h2.receive_data(received):
+                    if isinstance(event, h2.events.ResponseReceived):
+                        decoded = {k.decode(): v.decode() for k, v in event.headers or ()}
+                        answer = {k: v for k, v in decoded.items() if not k.startswith(":")}
+                        status = int(decoded[":status"])
+                    elif isinstance(event, h2.events.DataReceived):
+                        data += event.data
+                        self.h2.acknowledge_received_data(event.flow_controlled_length, stream)
+                    elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream:
+                        await self.raw.send(self.h2.data_to_send())
+                        return Reply(status, answer, data)
+                await self.raw.send(self.h2.data_to_send())

@@ -79,16 +79,19 @@ class Settings:
     http_enabled: bool = setting(False, "serve venus.v1.IngestService/UploadEvents over HTTP too (Connect and "
                                  "gRPC-Web; on in venus dev)", section=Section(
                                      "HTTP", "The HTTP port: Connect and gRPC-Web for browsers and curl, over "
-                                     "HTTP/1.1, with the same admission as gRPC (docs/http.md)."))
+                                     "HTTP/1.1 (and HTTP/2 with http2_enabled), with the same admission as gRPC "
+                                     "(docs/http.md)."))
     http_port: int = setting(8080, "HTTP listen port (0: any free port)", ge=0, le=65535)
     http_cors_origins: frozenset[str] = setting(frozenset(), "origins whose browser pages may call the HTTP port, "
                                                 "as https://app.example.com (*: any; empty: no CORS)")
     http_headers_timeout_s: float = setting(10.0, "an HTTP request whose headers have not all arrived this long "
                                             "after its first byte (or its connection) is cut off", gt=0)
-    http_keepalive_s: float = setting(5.0, "an idle HTTP/1.1 keep-alive connection is closed after this long",
-                                      gt=0)
+    http_keepalive_s: float = setting(5.0, "an idle HTTP keep-alive connection (HTTP/2: one with no open "
+                                      "stream) is closed after this long", gt=0)
     http_max_connections: int = setting(1000, "HTTP connections one process keeps open; a request beyond it "
                                         "is answered 503 and its connection closed", gt=0)
+    http2_enabled: bool = setting(False, "serve HTTP/2 on the HTTP port too (cleartext with prior knowledge, or "
+                                  "ALPN h2 over TLS); an HTTP/2 call costs more CPU than an HTTP/1.1 one")
 
     api_keys_path: str = setting("", "TOML file of API key hashes and their grants (empty: no key needed)",
                                  section=Section("Access", "API keys, and quotas per app and process."))

@@ -1,7 +1,8 @@
 """venus.v1.IngestService/UploadEvents over HTTP (Connect and gRPC-Web): one more thin handler over admission.
 
 ``endpoint`` is the twin of the gRPC servicer and interceptor, ``routes`` puts health, CORS and body limits
-around it, ``server`` runs it under uvicorn on Venus's event loop, ``tls`` follows the certificate files.
+around it, ``server`` runs it under uvicorn on Venus's event loop (``h2`` takes HTTP/2 connections), ``tls``
+follows the certificate files.
 """
 
 from __future__ import annotations

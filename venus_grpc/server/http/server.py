@@ -1,6 +1,7 @@
 """The HTTP port: uvicorn on Venus's own event loop, beside gRPC, started and stopped by ``server/app.py``.
 
-uvicorn was chosen by numbers (CPU per call; see docs/http.md): it serves HTTP/1.1 only, takes a socket we
+uvicorn was chosen by numbers (CPU per call; see docs/http.md): it serves HTTP/1.1 (with ``http2_enabled``,
+HTTP/2 connections are handed to ``h2``), takes a socket we
 bind (so ``SO_REUSEPORT`` lets workers share the port, as gRPC's does, and port 0 reports the port bound),
 and its ``startup()`` / ``main_loop()`` / ``shutdown()`` run inside our loop without touching signal
 handlers, which ``serve()`` would take over. What uvicorn does not bound, :class:`_Protocol` does: the time
@@ -19,6 +20,7 @@ import structlog
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from venus_grpc.server.http.h2 import PREFACE, Http2
 from venus_grpc.server.http.routes import ASGIApp
 from venus_grpc.server.http.tls import ReloadingTLS
 from venus_grpc.server.transport import is_loopback
@@ -49,8 +51,9 @@ class HttpServer:
 async def start_http(app: ASGIApp, settings: Settings) -> HttpServer:
     """Listen on ``host:http_port`` (TLS with the gRPC port's certificate) and serve ``app``."""
     listener = _listen(settings)
+    http2 = Http2(app, settings) if settings.http2_enabled else None
     config = uvicorn.Config(
-        app, http=_protocol(settings), lifespan="off", ws="none", interface="asgi3", log_config=None,
+        app, http=_protocol(settings, http2), lifespan="off", ws="none", interface="asgi3", log_config=None,
         access_log=False, server_header=False, proxy_headers=False,  # forwarded_client reads x-forwarded-for
         # uvicorn answers 503 once this many connections (this one counted) or calls are open.
         limit_concurrency=settings.http_max_connections + 1,
@@ -84,10 +87,12 @@ def _listen(settings: Settings) -> socket.socket:
     return sock
 
 
-def _protocol(settings: Settings) -> type[HttpToolsProtocol]:
-    """The protocol class uvicorn instantiates per connection, carrying this server's header limits."""
+def _protocol(settings: Settings, http2: Http2 | None) -> type[HttpToolsProtocol]:
+    """The protocol class uvicorn instantiates per connection, carrying this server's limits and HTTP/2."""
     return type("VenusHttpProtocol", (_LimitedProtocol,), {"headers_timeout_s": settings.http_headers_timeout_s,
-                                                          "max_header_bytes": settings.max_metadata_bytes})
+                                                          "max_header_bytes": settings.max_metadata_bytes,
+                                                          "max_connections": settings.http_max_connections,
+                                                          "http2": http2})
 
 
 class _LimitedProtocol(HttpToolsProtocol):
@@ -95,18 +100,39 @@ class _LimitedProtocol(HttpToolsProtocol):
 
     The clock starts when the connection opens and again at the first byte of each later request (idle
     keep-alive time between requests is ``http_keepalive_s``'s); it stops when the headers are complete.
+    With ``http2``, a connection that negotiated ``h2`` or opens with HTTP/2's preface is handed to it; it stays
+    in uvicorn's connections (the limit, and shutdown waiting for it) until it closes.
     """
 
     headers_timeout_s: float
     max_header_bytes: int
+    max_connections: int
+    http2: Http2 | None
     _headers_timer: asyncio.TimerHandle | None = None
     _header_bytes = 0
+    _sniffed: bytes | None = None  # the first bytes of the connection, while they may be HTTP/2's preface
+    _h2_task: asyncio.Task[None] | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._start_headers()
+        if self.http2 is None:
+            return
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+            self._to_http2(self.http2, b"")
+        else:
+            self._sniffed = b""
 
     def data_received(self, data: bytes) -> None:
+        if self._sniffed is not None:
+            data, self._sniffed = self._sniffed + data, None
+            if len(data) < len(PREFACE) and PREFACE.startswith(data):
+                self._sniffed = data  # wait for the rest of the preface
+                return
+            if data.startswith(PREFACE) and self.http2 is not None:
+                self._to_http2(self.http2, data)
+                return
         super().data_received(data)
         if self._headers_timer is not None:  # still reading headers once this chunk is parsed
             self._header_bytes += len(data)
@@ -125,6 +151,22 @@ class _LimitedProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_headers()
         super().connection_lost(exc)
+
+    def shutdown(self) -> None:
+        if self.http2 is None or self._h2_task is None:
+            super().shutdown()
+        else:
+            self.http2.shutdown()
+
+    def _to_http2(self, http2: Http2, received: bytes) -> None:
+        self._stop_headers()
+        over_limit = len(self.connections) > self.max_connections  # this one counted, as uvicorn counts it
+        self._h2_task = http2.serve(self.transport, received, over_limit=over_limit, on_close=self._closed)
+        self.tasks.add(self._h2_task)  # cancelled by uvicorn's shutdown when the grace runs out
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.connections.discard(self)
 
     def _start_headers(self) -> None:
         self._header_bytes = 0

@@ -26,6 +26,7 @@ class ReloadingTLS:
     def __init__(self, settings: Settings) -> None:
         self._cert, self._key = settings.tls_cert_path, settings.tls_key_path
         self._client_ca = settings.tls_client_ca_path
+        self._alpn = ["h2", "http/1.1"] if settings.http2_enabled else ["http/1.1"]
         try:
             self._stamps = self._stat()
             self.context = self._build()
@@ -53,6 +54,7 @@ class ReloadingTLS:
     def _build(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(self._cert, self._key)  # refuses a key that is not the certificate's
+        context.set_alpn_protocols(self._alpn)  # h2 when the client offers it and it is on (server/http/h2.py)
         if self._client_ca:
             context.load_verify_locations(self._client_ca)
             context.verify_mode = ssl.CERT_REQUIRED
