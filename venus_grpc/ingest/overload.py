@@ -25,9 +25,7 @@ refused as invalid, each parsed first) are not helped by refusing the few it adm
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 
 from venus_grpc.ingest.errors import Reason, RequestError
 
@@ -64,16 +62,10 @@ class ConcurrencyLimit:
                                f"than calls take now ({self.expected_s:.3f} s); retry later with a longer deadline",
                                retry_after_s=_RETRY_AFTER_S)
 
-    @contextlib.contextmanager
-    def hold(self, time_left_s: float | None) -> Iterator[None]:
-        """A place for one call while the block runs, or its refusal (:meth:`check`) raised."""
+    def hold(self, time_left_s: float | None) -> _Place:
+        """A place for one call while the ``with`` block runs, or its refusal (:meth:`check`) raised now."""
         self.check(time_left_s)
-        self.in_flight += 1
-        self._peak = max(self._peak, self.in_flight)
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
+        return _Place(self)
 
     def observe(self, service_s: float) -> None:
         """A batch took ``service_s`` from its parsed request to its answer; adapt once a window is full."""
@@ -98,3 +90,20 @@ class ConcurrencyLimit:
                 self.limit = min(self.max_limit, self.limit + 1)
         self._window_start, self._count, self._total_s = now, 0, 0.0
         self._fastest_s, self._peak = float("inf"), self.in_flight
+
+
+class _Place:
+    """:meth:`ConcurrencyLimit.hold`'s context manager: a class, since a generator one costs a frame per call."""
+
+    __slots__ = ("_limit",)
+
+    def __init__(self, limit: ConcurrencyLimit) -> None:
+        self._limit = limit
+
+    def __enter__(self) -> None:
+        limit = self._limit
+        limit.in_flight += 1
+        limit._peak = max(limit._peak, limit.in_flight)
+
+    def __exit__(self, *_: object) -> None:
+        self._limit.in_flight -= 1
