@@ -88,8 +88,11 @@ async def test_traceparent_names_the_publish_span_of_the_callers_trace(
 async def test_each_stage_is_a_child_span_of_the_server_span(
     stub: pb_grpc.IngestServiceStub, category: str, spans: InMemorySpanExporter
 ) -> None:
-    """The trace shows the server span with validate, enrich and publish beneath it."""
-    await stub.UploadEvents(_batch(category, count=1), timeout=10)
+    """The trace shows the server span with validate, enrich and publish beneath it, each with the events
+    still live when it began."""
+    request = _batch(category, count=3)
+    request.events[1].payload = b"[]"  # rejected by validation
+    await stub.UploadEvents(request, timeout=10)
 
     finished = {s.name: s for s in spans.get_finished_spans()}
     server = finished["/venus.v1.IngestService/UploadEvents"]
@@ -97,6 +100,8 @@ async def test_each_stage_is_a_child_span_of_the_server_span(
         assert finished[stage].parent is not None
         assert finished[stage].parent.span_id == server.context.span_id
         assert finished[stage].context.trace_id == server.context.trace_id
+    assert [finished[stage].attributes["venus.events.live"] for stage in ("venus.validate", "venus.enrich",
+                                                                         "venus.publish")] == [3, 2, 2]
 
 
 async def test_request_id_from_baggage_reaches_response_and_kafka(
@@ -172,14 +177,15 @@ async def test_forwarded_for_counts_only_from_a_trusted_proxy(
     assert ips == {"via-trusted": "81.2.69.142", "via-untrusted": "127.0.0.1"}
 
 
-async def test_venus_reports_serving_once_connected(venus: Venus) -> None:
-    """Health says SERVING for the service once the producer is connected."""
+async def test_venus_reports_serving_once_connected(venus: Venus, spans: InMemorySpanExporter) -> None:
+    """Health says SERVING for the service once the producer is connected; probes make no spans."""
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
         health = health_pb2_grpc.HealthStub(channel)
         reply = await health.Check(health_pb2.HealthCheckRequest(service="venus.v1.IngestService"), timeout=5)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert [s.name for s in spans.get_finished_spans()] == [], "a probe every few seconds is not worth a trace"
 
 
 async def test_a_refused_request_still_names_its_request_id(stub: pb_grpc.IngestServiceStub) -> None:

@@ -24,7 +24,7 @@ def test_answering_with_a_pending_event_is_refused() -> None:
     batch = _batch(2)
     batch.parts[0].accept(_PLACE)
     with pytest.raises(RuntimeError, match="pending"):
-        batch.results()
+        batch.answer("r")
 
 
 @pytest.mark.parametrize("second", ["accept", "reject"])
@@ -43,7 +43,7 @@ def test_results_follow_request_order() -> None:
     batch.parts[2].accept(_PLACE)
     batch.parts[0].reject(pb.EVENT_CODE_VALIDATION_ERROR, "bad")
     batch.parts[1].reject(pb.EVENT_CODE_PUBLISH_ERROR, "slow", retryable=True)
-    results = batch.results()
+    results = batch.answer("r").results
     assert [(r.id, r.code, r.retryable) for r in results] == [
         ("e0", pb.EVENT_CODE_VALIDATION_ERROR, False),
         ("e1", pb.EVENT_CODE_PUBLISH_ERROR, True),
@@ -56,7 +56,7 @@ def test_only_an_ok_result_says_where_its_event_is() -> None:
     batch = _batch(2)
     batch.parts[0].accept(Delivery("t", 0, 0))
     batch.parts[1].reject(pb.EVENT_CODE_VALIDATION_ERROR, "bad")
-    ok, rejected = batch.results()
+    ok, rejected = batch.answer("r").results
     assert (ok.topic, ok.partition, ok.offset) == ("t", 0, 0)
     assert ok.HasField("partition") and ok.HasField("offset"), "partition 0 at offset 0 is a place, not no place"
     assert (rejected.topic, rejected.HasField("partition"), rejected.HasField("offset")) == ("", False, False)

@@ -151,9 +151,7 @@ class Admission:
                                  retry_after_s=_KAFKA_RETRY_AFTER_S)
             fate.refused(error)
             raise error
-        result_code, message = batch.overall()
-        response = pb.UploadEventsResponse(code=result_code, message=message, results=batch.results(),
-                                           request_id=current_request_id())
+        response = batch.answer(current_request_id())
         fate.answered(batch.meta.category, codes, topic=batch.topic)
         return response
 

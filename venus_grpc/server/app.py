@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import logging
 import signal
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry import trace
-from opentelemetry.instrumentation.grpc import aio_server_interceptor, filters
+from opentelemetry.instrumentation.grpc import aio_server_interceptor
 from opentelemetry.sdk.trace import TracerProvider
 from prometheus_client import start_http_server
 
@@ -158,12 +159,21 @@ async def start_venus(settings: Settings, *, tracer_provider: TracerProvider | N
     return venus
 
 
+def _traced(details: grpc.HandlerCallDetails) -> bool:
+    """Every call but those of gRPC's own services (health, reflection) gets a server span.
+
+    What ``filters.negate(filters.service_prefix("grpc."))`` says, without its isinstance checks against
+    typing protocols: measured at ~2% of a one-event call.
+    """
+    return not details.method.startswith("/grpc.")
+
+
 def _grpc_server(settings: Settings, spans: trace.TracerProvider, key_file: KeyFile | None,
                  limit: ConcurrencyLimit) -> grpc.aio.Server:
     return grpc.aio.server(
         interceptors=[
             aio_server_interceptor(  # type: ignore[no-untyped-call]
-                tracer_provider=spans, filter_=filters.negate(filters.service_prefix("grpc."))
+                tracer_provider=spans, filter_=_traced
             ),
             GatewayInterceptor(read_timeout_s=settings.request_read_timeout_s, key_file=key_file, limit=limit),
         ],
@@ -228,6 +238,9 @@ def run_service(settings: Settings) -> None:
 async def serve(settings: Settings) -> None:
     """Run Venus until SIGTERM or SIGINT, then shut down gracefully."""
     venus = await start_venus(settings)
+    # What startup built (modules, protobuf descriptors, the GeoIP reader) lives as long as the process:
+    # frozen, it is no longer walked by every full collection while batches are served.
+    gc.freeze()
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

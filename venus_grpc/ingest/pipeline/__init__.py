@@ -48,7 +48,9 @@ def build_stages(settings: Settings, *, geo: GeoLookup, publisher: Publisher,
 async def run_stages(stages: Sequence[Stage], batch: Batch, ctx: RequestContext, tracer: trace.Tracer) -> None:
     """Run every stage over ``batch``, each in its own span (current while it runs) and latency sample."""
     for stage, name, kind, seconds in _plan(tuple(stages)):
-        span = tracer.start_span(name, kind=kind, attributes={"venus.events.live": len(batch.live())})
+        span = tracer.start_span(name, kind=kind)
+        if span.is_recording():  # counted only for a span someone will see
+            span.set_attribute("venus.events.live", len(batch.live()))
         token = otel_context.attach(trace.set_span_in_context(span))
         started = time.perf_counter()
         try:

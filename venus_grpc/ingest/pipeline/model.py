@@ -1,12 +1,14 @@
 """What flows through the pipeline: a batch and its parts, one part per request event.
 
 Every part starts pending and ends with exactly one outcome; answering while a part is still
-pending is a bug, and :meth:`Batch.results` refuses it.
+pending is a bug, and :meth:`Batch.answer` refuses it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.geoip import NOWHERE, Geo
@@ -14,6 +16,7 @@ from venus_grpc.kafka import Delivery
 
 EventCode = pb.EventCode
 _OK = pb.EVENT_CODE_OK
+_Results = RepeatedCompositeFieldContainer[pb.EventResult]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +58,17 @@ class Part:
         self._end(pb.EVENT_CODE_OK)
         self.delivery = delivery
 
-    def result(self) -> pb.EventResult:
-        """This part's answer; where Kafka put it when it was published."""
-        # One constructor call with only the fields an outcome carries: setting fields one by one, or to
-        # their defaults, costs per event.
+    def add_result(self, results: _Results) -> None:
+        """Append this part's answer to ``results``; where Kafka put it when it was published."""
+        # Added in place with only the fields an outcome carries: building a message and copying it into
+        # the response, setting fields one by one, or setting defaults, each costs per event.
         delivery = self.delivery
         if self.code == _OK and delivery is not None:
-            return pb.EventResult(id=self.event.id, backend_id=self.backend_id, code=_OK, topic=delivery.topic,
-                                  partition=delivery.partition, offset=delivery.offset)
-        return pb.EventResult(id=self.event.id, backend_id=self.backend_id, code=self.code, message=self.message,
-                              retryable=self.retryable)
+            results.add(id=self.event.id, backend_id=self.backend_id, code=_OK, topic=delivery.topic,
+                        partition=delivery.partition, offset=delivery.offset)
+        else:
+            results.add(id=self.event.id, backend_id=self.backend_id, code=self.code, message=self.message,
+                        retryable=self.retryable)
 
     def _end(self, code: EventCode) -> None:
         # A second decision would overwrite the first: a stage that runs on a decided part is a bug.
@@ -101,11 +105,16 @@ class Batch:
         """The parts no stage has rejected yet."""
         return [p for p in self.parts if p.pending]
 
-    def results(self) -> list[pb.EventResult]:
-        """One result per request event, in request order."""
+    def answer(self, request_id: str) -> pb.UploadEventsResponse:
+        """The response: the overall code and one result per request event, in request order."""
         if any(p.pending for p in self.parts):
             raise RuntimeError("a part is still pending: every event must end with one outcome")
-        return [p.result() for p in self.parts]
+        code, message = self.overall()
+        response = pb.UploadEventsResponse(code=code, message=message, request_id=request_id)
+        results = response.results
+        for part in self.parts:
+            part.add_result(results)
+        return response
 
     def overall(self) -> tuple[pb.ResultCode, str]:
         """The batch's result code and a summary message."""
