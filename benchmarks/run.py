@@ -110,7 +110,8 @@ class Bench:
         return self.o.warmup_s + self.o.duration_s + 2 * self.o.timeout_s + 30
 
     def run_venus(self, batch: int, concurrency: int, *, kind: str = "venus", rate_rps: float = 0.0,
-                  max_outstanding: int = 0, stream: bool = False, http: bool = False) -> RunRecord:
+                  max_outstanding: int = 0, stream: bool = False, http: bool = False,
+                  workers: int | None = None) -> RunRecord:
         """Fresh broker and Venus; drive (its HTTP port with ``http``); stop Venus; read the topic back."""
         category = "BENCH_" + uuid.uuid4().hex[:10].upper()
         http_port = free_port()
@@ -120,7 +121,8 @@ class Bench:
         extra += ("--http2-enabled", "true") if http and self.o.http2 else ()
         with EmbeddedBroker() as broker:
             assert broker.pid is not None
-            workers = self.o.workers if self.o.workers is not None else Settings().workers  # venus serve's default
+            if workers is None:
+                workers = self.o.workers if self.o.workers is not None else Settings().workers  # venus serve's own
             with running_venus(broker.bootstrap, log_dir=self.log_dir, workers=workers, metrics=True,
                                extra=extra) as venus:
                 target = f"127.0.0.1:{http_port}" if http else venus.target
@@ -139,11 +141,12 @@ class Bench:
         return RunRecord(kind=kind, batch=batch, concurrency=concurrency, measured=measured, verdict=verdict,
                          offered_eps=rate_rps * batch)
 
-    def run_transport(self, batch: int, concurrency: int) -> RunRecord:
+    def run_transport(self, batch: int, concurrency: int, *, processes: int | None = None) -> RunRecord:
         """The empty gRPC server, same load."""
         port = free_port()
+        processes = self.o.ceiling_processes if processes is None else processes
         server = OwnedProcess("empty_server", [sys.executable, "-m", "benchmarks.empty_server", "--port", str(port),
-                                               "--processes", str(self.o.ceiling_processes)],
+                                               "--processes", str(processes)],
                               log_dir=self.log_dir, cwd=REPO_ROOT)
         try:
             wait_serving(f"127.0.0.1:{port}", owner=server)
@@ -235,13 +238,14 @@ class Bench:
         return pairs
 
     def cost(self) -> list[CostRounds]:
-        """Venus and the bare server back to back at each cost batch size, rounds interleaved."""
+        """Venus and the bare server back to back at each cost batch size, rounds interleaved; one process
+        each, as the issue measures it, whatever ``--workers`` says."""
         found = [CostRounds(batch, COST_CONCURRENCY) for batch in COST_BATCHES]
         for round_number in range(1, self.o.cost_rounds + 1):
             for rounds in found:
                 try:
-                    pair = (self.run_venus(rounds.batch, rounds.concurrency, kind="cost"),
-                            self.run_transport(rounds.batch, rounds.concurrency))
+                    pair = (self.run_venus(rounds.batch, rounds.concurrency, kind="cost", workers=1),
+                            self.run_transport(rounds.batch, rounds.concurrency, processes=1))
                 except Exception as exc:
                     _say(f"    cost round {round_number} at batch {rounds.batch} failed: {exc}")
                     continue
@@ -384,7 +388,8 @@ def _verdicts(o: Options, points: Sequence[Point], costs: Sequence[CostRounds],
     venus_runs = [p.venus for p in points if p.venus is not None]
     venus_runs += [v for c in costs for v, _ in c.pairs]
     verdicts = [cost_verdict(c) for c in costs]
-    verdicts += [end_to_end_verdict(points, o.ceiling_processes), concurrency_verdict(points, o.base_batch),
+    verdicts += [end_to_end_verdict(points, o.ceiling_processes, o.base_batch),
+                 concurrency_verdict(points, o.base_batch),
                  rss_verdict(venus_runs + ([overload.run] if overload and overload.run else []))]
     return verdicts + (overload_verdicts(overload) if overload is not None else [])
 

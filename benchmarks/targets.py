@@ -74,19 +74,26 @@ def cost_verdict(rounds: CostRounds) -> Verdict:
     return Verdict(name, measured, f"<= {limit:g}x", statistics.median(ratios) <= limit)
 
 
-def end_to_end_verdict(points: Sequence[Point], processes: int) -> Verdict:
-    """The best events/s of the sweep, every OK event read back from the broker."""
+def end_to_end_verdict(points: Sequence[Point], processes: int, batch: int) -> Verdict:
+    """The best events/s at ``batch`` (the issue asks it at batch 100), every OK event of the sweep read back.
+
+    The best of the whole sweep is printed beside it: larger batches go faster, but are not what is asked.
+    """
     ran = [p for p in points if p.venus is not None]
-    name = f"end to end with {processes} worker(s), acks=all"
-    if not ran:
-        return Verdict(name, "no Venus run", f">= {END_TO_END_EPS:,} events/s with 2 workers", None)
-    top = max(ran, key=lambda p: p.venus.eps if p.venus else 0.0)
-    assert top.venus is not None
+    name = f"end to end at batch {batch} with {processes} worker(s), acks=all"
+    target = f">= {END_TO_END_EPS:,} events/s with 2 workers"
+    at_batch = [p for p in ran if p.batch == batch]
+    if not at_batch:
+        return Verdict(name, f"no Venus run at batch {batch}", target, None)
+    top = max(at_batch, key=lambda p: p.venus.eps if p.venus else 0.0)
+    best = max(ran, key=lambda p: p.venus.eps if p.venus else 0.0)
+    assert top.venus is not None and best.venus is not None
     read_back = all(p.venus is not None and p.venus.verdict is not None and p.venus.verdict.ok for p in ran)
-    measured = (f"best {top.venus.eps:,.0f} events/s at batch {top.batch}, {top.concurrency} in flight; every OK "
-                f"event read back: {'yes' if read_back else 'NO'}")
+    measured = (f"{top.venus.eps:,.0f} events/s ({top.concurrency} in flight; best of the sweep "
+                f"{best.venus.eps:,.0f} at batch {best.batch}); every OK event read back: "
+                f"{'yes' if read_back else 'NO'}")
     met = None if processes != 2 else top.venus.eps >= END_TO_END_EPS and read_back
-    return Verdict(name, measured, f">= {END_TO_END_EPS:,} events/s with 2 workers", met)
+    return Verdict(name, measured, target, met)
 
 
 def concurrency_verdict(points: Sequence[Point], batch: int) -> Verdict:
