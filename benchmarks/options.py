@@ -87,7 +87,8 @@ def parse_options(argv: Sequence[str] | None) -> Options:
                    help="how the broker ceiling publishes (see benchmarks/broker_load.py); both: the faster counts")
     p.add_argument("--cost-rounds", type=int,
                    help=f"interleaved rounds of Venus and the bare server at batch {'/'.join(map(str, COST_BATCHES))}, "
-                        f"{COST_CONCURRENCY} in flight, one process each, for CPU per call (default 3; quick 1; 0: skip)")
+                        f"{COST_CONCURRENCY} in flight, one process each, for CPU per call "
+                        "(default 3; quick 1; 0: skip)")
     p.add_argument("--json", type=Path, default=RESULTS / "latest.json", help="where to write the results")
     p.add_argument("--http2", action="store_true", help="drive the HTTP comparison over HTTP/2 (h2c) instead of "
                    "HTTP/1.1, with http2_enabled on")
