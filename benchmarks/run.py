@@ -67,6 +67,7 @@ from benchmarks.targets import (
     targets_text,
 )
 from benchmarks.verify import verify
+from venus_grpc.kafka import OWN_BATCH_FROM_MESSAGES
 from venus_grpc.server.transport import free_port
 from venus_grpc.settings import Settings
 from venus_grpc.tools.devbroker import EmbeddedBroker
@@ -157,15 +158,16 @@ class Bench:
             server.stop(timeout_s=10)
         return RunRecord(kind="transport", batch=batch, concurrency=concurrency, measured=measured)
 
-    def run_broker(self, batch: int, concurrency: int, api: str) -> RunRecord:
+    def run_broker(self, batch: int, concurrency: int, api: str, *, processes: int | None = None) -> RunRecord:
         """A bare producer with Venus's settings and message, on a fresh broker."""
+        processes = self.o.ceiling_processes if processes is None else processes
         with EmbeddedBroker() as broker:
             assert broker.pid is not None
             argv = [sys.executable, "-m", "benchmarks.broker_load", "--bootstrap", broker.bootstrap,
                     "--topic", "bench_ceiling_" + uuid.uuid4().hex[:8], "--batch", str(batch),
                     "--concurrency", str(concurrency), "--warmup-s", str(self.o.warmup_s),
                     "--duration-s", str(self.o.duration_s), "--timeout-s", str(self.o.timeout_s),
-                    "--sample", str(self.sample_path or ""), "--processes", str(self.o.ceiling_processes),
+                    "--sample", str(self.sample_path or ""), "--processes", str(processes),
                     "--api", api]
             measured = drive("broker_load", argv, trees={"broker": ProcessTree(broker.pid)}, log_dir=self.log_dir,
                              timeout_s=self._drive_timeout())
@@ -238,8 +240,8 @@ class Bench:
         return pairs
 
     def cost(self) -> list[CostRounds]:
-        """Venus and the bare server back to back at each cost batch size, rounds interleaved; one process
-        each, as the issue measures it, whatever ``--workers`` says."""
+        """Venus, the bare server and the producer alone back to back at each cost batch size, rounds
+        interleaved; one process each, as the issue measures it, whatever ``--workers`` says."""
         found = [CostRounds(batch, COST_CONCURRENCY) for batch in COST_BATCHES]
         for round_number in range(1, self.o.cost_rounds + 1):
             for rounds in found:
@@ -251,8 +253,17 @@ class Bench:
                     continue
                 rounds.pairs.append(pair)
                 v, b = pair
+                # Publishing the way Venus does at this size: its own record batch, or message by message.
+                api = "batch" if rounds.batch >= OWN_BATCH_FROM_MESSAGES else "send"
+                producer = ""
+                try:
+                    alone = self.run_broker(rounds.batch, rounds.concurrency, api, processes=1)
+                    rounds.producers.append(alone)
+                    producer = f", producer alone {alone.cpu_us_per_rpc():,.0f} µs"
+                except Exception as exc:
+                    _say(f"    producer alone, cost round {round_number} at batch {rounds.batch}, failed: {exc}")
                 _say(f"[cost {round_number}/{self.o.cost_rounds}] batch {rounds.batch}: Venus "
-                     f"{v.cpu_us_per_rpc():,.0f} µs CPU per call, bare server {b.cpu_us_per_rpc():,.0f} µs")
+                     f"{v.cpu_us_per_rpc():,.0f} µs CPU per call, bare server {b.cpu_us_per_rpc():,.0f} µs{producer}")
         return found
 
     def overload(self, points: Sequence[Point]) -> Overload:
@@ -353,7 +364,7 @@ def _announce(o: Options, info: dict[str, Any]) -> None:
     per_point = 4 if o.broker_api == "both" else 3
     _say(f"Venus benchmark on {info['cpus']} CPUs ({info['cpu_model']}): {len(plan)} points x {per_point} runs of "
          f"{per_run:g} s, about {len(plan) * (per_point * (per_run + 1) + 9) / 60:.1f} min, plus "
-         f"{o.cost_rounds} cost round(s) of 4 runs; logs in {RESULTS / 'logs'}")
+         f"{o.cost_rounds} cost round(s) of 6 runs; logs in {RESULTS / 'logs'}")
 
 
 def _print_tables(o: Options, info: dict[str, Any], points: Sequence[Point], stream: RunRecord | None,

@@ -31,6 +31,14 @@ class CostRounds:
     batch: int
     concurrency: int
     pairs: list[tuple[RunRecord, RunRecord]] = field(default_factory=list)  # (venus, bare)
+    producers: list[RunRecord] = field(default_factory=list)  # aiokafka alone, publishing as Venus does
+
+    def floor_us_per_rpc(self) -> float | None:
+        """The bare server's CPU per call plus the producer's alone: what Venus pays before any work of its own."""
+        if not self.pairs or not self.producers:
+            return None
+        return (statistics.median(b.cpu_us_per_rpc() for _, b in self.pairs)
+                + statistics.median(p.cpu_us_per_rpc() for p in self.producers))
 
     def ratios(self) -> list[float]:
         """Venus CPU per call over the bare server's, per round."""
@@ -41,6 +49,7 @@ class CostRounds:
         return {"batch": self.batch, "concurrency": self.concurrency, "ratios": self.ratios(),
                 "venus_cpu_us_per_rpc": [v.cpu_us_per_rpc() for v, _ in self.pairs],
                 "bare_cpu_us_per_rpc": [b.cpu_us_per_rpc() for _, b in self.pairs],
+                "producer_cpu_us_per_rpc": [p.cpu_us_per_rpc() for p in self.producers],
                 "venus_verified": [v.verdict.ok if v.verdict else None for v, _ in self.pairs]}
 
 
@@ -69,8 +78,11 @@ def cost_verdict(rounds: CostRounds) -> Verdict:
     venus = statistics.median(v.cpu_us_per_rpc() for v, _ in rounds.pairs)
     bare = statistics.median(b.cpu_us_per_rpc() for _, b in rounds.pairs)
     per_event = f" ({venus / rounds.batch:,.1f} µs per event)" if rounds.batch > 1 else ""
+    floor = rounds.floor_us_per_rpc()
+    floor_text = ("" if floor is None else f"; bare server + the producer alone {floor:,.0f} µs = {floor / bare:.2f}x, "
+                  "before any work of Venus's own")
     measured = (f"Venus {venus:,.0f} µs{per_event}, bare server {bare:,.0f} µs: {statistics.median(ratios):.2f}x "
-                f"(rounds {', '.join(f'{r:.2f}' for r in ratios)})")
+                f"(rounds {', '.join(f'{r:.2f}' for r in ratios)}){floor_text}")
     return Verdict(name, measured, f"<= {limit:g}x", statistics.median(ratios) <= limit)
 
 

@@ -23,7 +23,7 @@ Headers = list[tuple[str, bytes]]
 # 1000 events per request). Smaller requests are sent message by message, so that aiokafka's
 # accumulator merges them with other requests' messages (measured: 1.2 instead of 1.7 ms per
 # single-event request).
-_OWN_BATCH_FROM_MESSAGES = 16
+OWN_BATCH_FROM_MESSAGES = 16
 # Sends waiting this long with no acknowledgement at all mean the broker is not answering: one
 # slow acknowledgement among others that arrive does not count, so health does not flap on it.
 _STALLED_AFTER_S = 3.0
@@ -162,7 +162,7 @@ class KafkaPublisher:
         failure: BaseException = PublishTimeout(f"no acknowledgement from Kafka within {timeout_s:.2f} s")
         try:
             async with asyncio.timeout(max(timeout_s, 0.0)):
-                if len(values) < _OWN_BATCH_FROM_MESSAGES:
+                if len(values) < OWN_BATCH_FROM_MESSAGES:
                     for value in values:
                         sent.append((await producer.send(topic, value, key=key, headers=headers), 1))
                 else:

@@ -17,7 +17,7 @@ def test_a_tiny_benchmark_measures_venus_its_ceilings_streaming_and_http(tmp_pat
     report = tmp_path / "bench.json"
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--workers", "1", "--batch-sizes", "10", "--concurrency", "4",
-         "--duration-s", "1", "--warmup-s", "0.5", "--json", str(report)],
+         "--duration-s", "1", "--warmup-s", "0.5", "--cost-rounds", "1", "--json", str(report)],
         capture_output=True, text=True, timeout=280,
     )
     assert run.returncode == 0, run.stdout + run.stderr
@@ -32,6 +32,10 @@ def test_a_tiny_benchmark_measures_venus_its_ceilings_streaming_and_http(tmp_pat
     assert [pair["http"]["batch"] for pair in document["http"]] == [100, 1]
     assert all(pair["http"]["verified"]["ok"] and pair["grpc"]["events_per_s"] > 0 for pair in document["http"])
     assert "x gRPC" in run.stdout and "CPU µs/call" in run.stdout
+    costs = {cost["batch"]: cost for cost in document["cost"]}
+    assert set(costs) == {1, 100}
+    assert all(cost["bare_cpu_us_per_rpc"] and cost["producer_cpu_us_per_rpc"] for cost in costs.values())
+    assert "bare server + the producer alone" in run.stdout, "each CPU ratio is shown beside the floor it has"
 
 
 def test_the_security_benchmark_measures_every_mode_beside_plaintext() -> None:
