@@ -24,7 +24,8 @@ async def _assert_scenario(key: str, tmp_path: Path) -> None:
     assert verdict.lost == 0, f"{result.name}: {verdict.lost} acknowledged events are not in Kafka"
     assert verdict.rejected_present == 0, f"{result.name}: {verdict.rejected_present} rejected events are in Kafka"
     assert verdict.late_rpcs == 0, f"{result.name}: {verdict.late_rpcs} RPCs not answered by their deadline"
-    assert result.problems == [], f"{result.name}: " + "\n".join(result.problems)
+    # The scenario's own figures go with a failure: a bound missed once in many runs is found from them.
+    assert result.problems == [], f"{result.name}: " + "\n".join(result.problems) + f"\nfigures: {result.notes}"
 
 
 async def test_steady_load_does_not_grow_memory_fds_or_tasks(tmp_path: Path) -> None:
