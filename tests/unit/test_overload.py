@@ -81,6 +81,21 @@ def test_a_limit_that_does_not_bind_does_not_shrink(clock: Clock) -> None:
     assert limit.limit == 64
 
 
+def test_the_limit_shrinks_while_the_work_in_flight_binds_instead(clock: Clock) -> None:
+    """Few large batches fill the events in flight before the count of calls: refusals there make the limit adapt."""
+    limit = ConcurrencyLimit(max_limit=64, min_limit=2, target_s=0.05)
+    _serve(limit, clock, calls=16, at_once=8, service_s=0.001)
+    for _ in range(10):
+        limit.crowded()  # admission refused a batch for the events or bytes in flight
+        _serve(limit, clock, calls=8, at_once=2, service_s=0.2)
+    assert limit.limit == 2
+    limit.limit = 4.0
+    for _ in range(10):
+        limit.crowded()
+        _serve(limit, clock, calls=8, at_once=2, service_s=0.01)
+    assert limit.limit > 4, "it grows back once calls are fast, while the work in flight still binds"
+
+
 def test_the_limit_grows_back_while_it_binds_and_calls_are_fast(clock: Clock) -> None:
     """Once calls are fast again, a limit that holds calls back rises by one per window."""
     limit = ConcurrencyLimit(max_limit=64, min_limit=2, target_s=0.05)

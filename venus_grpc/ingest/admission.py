@@ -120,6 +120,7 @@ class Admission:
         s = self.settings
         if (self._events_in_flight + count > s.max_events_in_flight
                 or self._bytes_in_flight + nbytes > s.max_bytes_in_flight):
+            self.limit.crowded()
             raise RequestError(Reason.OVERLOADED, f"too much work in flight ({self._events_in_flight} events, "
                                f"{self._bytes_in_flight} bytes); retry later", retry_after_s=_OVERLOAD_RETRY_AFTER_S)
         self._events_in_flight += count

@@ -17,10 +17,13 @@ The limit adapts in the manner of Netflix's concurrency-limits (gradient) and En
 concurrency filter: service times (:meth:`ConcurrencyLimit.observe`, from admission, for every
 transport) are averaged over short windows; while the limit is what holds calls back (as many in flight
 as it allows, at some point in the window) it shrinks in proportion above the latency target and grows
-by one within it. The target is ``overload_latency_target_s`` or twice the fastest recent service time,
-whichever is larger, so a slow broker (every call slow, however few) does not shrink the limit. A limit
-that does not bind does not move either: calls slowed by work it does not count (a flood of requests
-refused as invalid, each parsed first) are not helped by refusing the few it admits (fault scenario 10).
+by one within it. Admission's bound on the events and bytes in flight counts as the limit binding too
+(:meth:`ConcurrencyLimit.crowded`): large batches reach that bound with fewer calls than the limit allows, and
+a limit that waited for its own count would never shrink while the calls it admits queue behind one another.
+The target is ``overload_latency_target_s`` or twice the fastest recent service time, whichever is larger, so
+a slow broker (every call slow, however few) does not shrink the limit. A limit that does not bind does not
+move either: calls slowed by work it does not count (a flood of requests refused as invalid, each parsed
+first) are not helped by refusing the few it admits (fault scenario 10).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class ConcurrencyLimit:
         self._total_s = 0.0
         self._fastest_s = float("inf")
         self._peak = 0
+        self._crowded = False  # a call was refused for the work in flight during this window
 
     def check(self, time_left_s: float | None) -> None:
         """Raise the refusal of a call whose deadline is ``time_left_s`` away (None: none) if it came now."""
@@ -67,6 +71,10 @@ class ConcurrencyLimit:
         self.check(time_left_s)
         return _Place(self)
 
+    def crowded(self) -> None:
+        """A call was refused for the events or bytes already in flight: load binds, if not through this count."""
+        self._crowded = True
+
     def observe(self, service_s: float) -> None:
         """A batch took ``service_s`` from its parsed request to its answer; adapt once a window is full."""
         self._count += 1
@@ -82,14 +90,14 @@ class ConcurrencyLimit:
         self.expected_s = average_s
         rising = self._baseline_s * _BASELINE_RISE
         self._baseline_s = self._fastest_s if not self._baseline_s else min(rising, self._fastest_s)
-        if self.target_s and self._peak >= int(self.limit):  # it moves only while it is what holds calls back
+        if self.target_s and (self._peak >= int(self.limit) or self._crowded):  # it moves only while load binds
             target_s = max(self.target_s, 2 * self._baseline_s)
             if average_s > target_s:
                 self.limit = max(self.min_limit, self.limit * max(0.5, target_s / average_s))
             else:
                 self.limit = min(self.max_limit, self.limit + 1)
         self._window_start, self._count, self._total_s = now, 0, 0.0
-        self._fastest_s, self._peak = float("inf"), self.in_flight
+        self._fastest_s, self._peak, self._crowded = float("inf"), self.in_flight, False
 
 
 class _Place:
