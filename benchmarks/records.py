@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.empty_server import Work
 from benchmarks.procs import Measured
 from benchmarks.verify import CountVerdict
 
@@ -164,10 +165,12 @@ class Overload:
     factor: float
     run: RunRecord | None = None
     half: RunRecord | None = None  # open loop at half the capacity: the latency a sized deployment sees
+    baseline: Overload | None = None  # the same for the bare server doing Venus's CPU per call
+    work: Work | None = None  # what the bare server did per call, when this is the baseline
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Capacity, offered load and what Venus made of it."""
+        """Capacity, offered load and what the server (Venus, or the baseline) made of it."""
         out: dict[str, Any] = {"capacity_events_per_s": self.capacity_eps, "factor": self.factor,
                                "error": self.error or None}
         if self.run is not None:
@@ -176,11 +179,16 @@ class Overload:
                 "goodput_events_per_s": self.run.eps,
                 "resource_exhausted_share": resource_exhausted_share(self.run),
                 "p99_accepted_ms": self.run.latency_ms["p99"],
+                "p99_refused_ms": result["refused_latency_ms"]["p99"],
                 "client_dropped": result["client_dropped"],
                 "run": self.run.to_json(),
             }
         if self.half is not None:
             out |= {"half_capacity_latency_ms": self.half.latency_ms, "half_capacity": self.half.to_json()}
+        if self.work is not None:
+            out |= {"work_cpu_us_per_call": self.work.cpu_us, "refuse_past": self.work.refuse_past}
+        if self.baseline is not None:
+            out |= {"bare_server_baseline": self.baseline.to_json()}
         return out
 
 
@@ -188,3 +196,10 @@ def resource_exhausted_share(run: RunRecord) -> float:
     """Share of RPCs completed in the window that were refused with RESOURCE_EXHAUSTED."""
     rpcs = int(run.measured.result["rpcs"])
     return run.errors.get("RESOURCE_EXHAUSTED", 0) / rpcs if rpcs else 0.0
+
+
+def refused_p99_text(run: RunRecord) -> str:
+    """The refused calls' p99, or that none was refused (then no handler ever saw its limit reached)."""
+    if not run.errors.get("RESOURCE_EXHAUSTED", 0):
+        return "none refused"
+    return f"refused RPCs p99 {run.measured.result['refused_latency_ms']['p99']:,.1f} ms"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.records import Overload, Point, RunRecord, resource_exhausted_share
+from benchmarks.records import Overload, Point, RunRecord, refused_p99_text, resource_exhausted_share
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -112,7 +112,28 @@ def overload_text(ov: Overload) -> str:
         f"{res['refused_latency_ms']['p99']:.1f} ms; "
         f"peak RSS {r.peak_rss_mib():.0f} MiB; {r.cpu_us_per_event():.0f} CPU µs/event; busy v/k/l/o {_busy(r)}; "
         f"in Kafka {r.verdict.text() if r.verdict else '-'}",
+        baseline_text(ov.baseline),
     ])
+
+
+def baseline_text(baseline: Overload | None) -> str:
+    """The bare server doing Venus's CPU per call under the same overload: what grpc.aio itself allows."""
+    if baseline is None or baseline.work is None:
+        return "Baseline (bare server with Venus's CPU per call): not run"
+    work = baseline.work
+    head = (f"Baseline, the bare server burning {work.cpu_us:,.0f} µs CPU per call (Venus's beyond it) and refusing "
+            f"past {work.refuse_past} calls in flight per process")
+    if baseline.run is None:
+        return f"{head}: not run ({baseline.error})"
+    r = baseline.run
+    res = r.measured.result
+    return "\n".join([
+        f"{head}: capacity {baseline.capacity_eps:,.0f} events/s, offered {r.offered_eps:,.0f} ({baseline.factor:g}x)",
+        f"  goodput {r.eps / baseline.capacity_eps:.2f} of its capacity; RESOURCE_EXHAUSTED "
+        f"{resource_exhausted_share(r):.1%} of {res['rpcs']:,} RPCs; accepted RPCs p50 {r.latency_ms['p50']:.0f} ms, "
+        f"p99 {r.latency_ms['p99']:.0f} ms; {refused_p99_text(r)}",
+    ])
+
 
 
 def stream_text(stream: RunRecord | None, unary: RunRecord | None) -> str:

@@ -13,7 +13,9 @@ Venus's events/s is reported as a ratio of the lower ceiling. Both ceilings run 
 as Venus has workers (``venus serve`` defaults to one per core), so the ratio compares like with
 like. Then the HTTP port (Connect binary over HTTP/1.1) is driven at batch 100 and batch 1 and its CPU
 per event (per call, at batch 1) printed as a ratio to the gRPC run of the same point, same invocation.
-``--overload`` then offers 3x the capacity found at batch 100 in an open loop. Every process
+``--overload`` then offers 3x the capacity found at batch 100 in an open loop, and does the same to
+the empty server made to burn Venus's CPU per call and refuse past a few calls in flight: the
+baseline for what shedding can achieve once calls wait in gRPC before any handler runs. Every process
 is started by this command and stopped by its pid in ``finally`` blocks; everything listens on
 127.0.0.1 only.
 """
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.broker_load import Sample
+from benchmarks.empty_server import Work
 from benchmarks.meter import ProcessTree
 from benchmarks.options import (
     COST_BATCHES,
@@ -74,6 +77,8 @@ from venus_grpc.tools.devbroker import EmbeddedBroker
 from venus_grpc.tools.process import OwnedProcess, running_venus, wait_serving
 
 OVERLOAD_FACTOR = 3.0
+BASELINE_REFUSE_PAST = 2  # calls in flight per process: one working, one ready to start, none queued behind
+NO_WORK = Work()
 HTTP_BATCHES = (100, 1)  # CPU per event at batch 100, per call at batch 1
 
 
@@ -142,21 +147,25 @@ class Bench:
         return RunRecord(kind=kind, batch=batch, concurrency=concurrency, measured=measured, verdict=verdict,
                          offered_eps=rate_rps * batch)
 
-    def run_transport(self, batch: int, concurrency: int, *, processes: int | None = None) -> RunRecord:
-        """The empty gRPC server, same load."""
+    def run_transport(self, batch: int, concurrency: int, *, processes: int | None = None, kind: str = "transport",
+                      work: Work = NO_WORK, rate_rps: float = 0.0, max_outstanding: int = 0) -> RunRecord:
+        """The empty gRPC server (doing ``work`` per call), same load."""
         port = free_port()
         processes = self.o.ceiling_processes if processes is None else processes
         server = OwnedProcess("empty_server", [sys.executable, "-m", "benchmarks.empty_server", "--port", str(port),
-                                               "--processes", str(processes)],
+                                               "--processes", str(processes), "--work-us", f"{work.cpu_us:.1f}",
+                                               "--refuse-past", str(work.refuse_past)],
                               log_dir=self.log_dir, cwd=REPO_ROOT)
         try:
             wait_serving(f"127.0.0.1:{port}", owner=server)
-            measured = drive("load", self._load_argv(f"127.0.0.1:{port}", batch, concurrency, category="BENCH"),
+            measured = drive("load", self._load_argv(f"127.0.0.1:{port}", batch, concurrency, category="BENCH",
+                                                     rate_rps=rate_rps, max_outstanding=max_outstanding),
                              trees={"service": ProcessTree(server.pid)}, log_dir=self.log_dir,
                              timeout_s=self._drive_timeout())
         finally:
             server.stop(timeout_s=10)
-        return RunRecord(kind="transport", batch=batch, concurrency=concurrency, measured=measured)
+        return RunRecord(kind=kind, batch=batch, concurrency=concurrency, measured=measured,
+                         offered_eps=rate_rps * batch)
 
     def run_broker(self, batch: int, concurrency: int, api: str, *, processes: int | None = None) -> RunRecord:
         """A bare producer with Venus's settings and message, on a fresh broker."""
@@ -267,26 +276,48 @@ class Bench:
         return found
 
     def overload(self, points: Sequence[Point]) -> Overload:
-        """Capacity at batch 100 (from the sweep, else measured now), then 3x that, open loop."""
+        """Capacity at batch 100 (from the sweep, else measured now), then 3x that, open loop; then the
+        same for the bare server doing Venus's CPU per call, the baseline any grpc.aio server would meet."""
         batch = OVERLOAD_BATCH
         cap = self.o.overload_max_outstanding
-        runs = [p.venus for p in points if p.batch == batch and p.venus is not None]
+        found = [p for p in points if p.batch == batch and p.venus is not None]
         try:
-            if not runs:
+            if not found:
                 _say(f"overload: measuring capacity at batch {batch} first")
-                runs = [self.run_venus(batch, self.o.base_concurrency)]
-            capacity = max(r.eps for r in runs)
-            if capacity <= 0:
+                found = [self.point(batch, self.o.base_concurrency)]
+            at_capacity = max(found, key=lambda p: p.venus.eps if p.venus else 0.0)
+            if at_capacity.venus is None or at_capacity.venus.eps <= 0:
                 return Overload(capacity_eps=0, factor=OVERLOAD_FACTOR, error="no capacity measured at batch 100")
+            capacity = at_capacity.venus.eps
             half_rate = 0.5 * capacity / batch
             _say(f"half capacity: offering {half_rate * batch:,.0f} events/s open loop")
             half = self.run_venus(batch, cap, kind="half-capacity", rate_rps=half_rate, max_outstanding=cap)
             rate = OVERLOAD_FACTOR * capacity / batch
             _say(f"overload: offering {rate * batch:,.0f} events/s ({rate:,.1f} RPC/s) open loop")
             run = self.run_venus(batch, cap, kind="overload", rate_rps=rate, max_outstanding=cap)
-            return Overload(capacity_eps=capacity, factor=OVERLOAD_FACTOR, run=run, half=half)
+            return Overload(capacity_eps=capacity, factor=OVERLOAD_FACTOR, run=run, half=half,
+                            baseline=self.overload_baseline(at_capacity))
         except Exception as exc:
             return Overload(capacity_eps=0, factor=OVERLOAD_FACTOR, error=f"{type(exc).__name__}: {exc}")
+
+    def overload_baseline(self, at_capacity: Point) -> Overload:
+        """The bare server burning what Venus spent per call beyond it at capacity, refusing past a few calls
+        in flight: its own capacity at the same point, then 3x that, open loop."""
+        assert at_capacity.venus is not None
+        batch, concurrency, cap = at_capacity.batch, at_capacity.concurrency, self.o.overload_max_outstanding
+        bare = at_capacity.transport.cpu_us_per_rpc() if at_capacity.transport else 0.0
+        work = Work(cpu_us=max(0.0, at_capacity.venus.cpu_us_per_rpc() - bare), refuse_past=BASELINE_REFUSE_PAST)
+        try:
+            _say(f"overload baseline: bare server burning {work.cpu_us:,.0f} µs per call, capacity first")
+            closed = self.run_transport(batch, concurrency, kind="baseline-capacity", work=Work(cpu_us=work.cpu_us))
+            if closed.eps <= 0:
+                return Overload(capacity_eps=0, factor=OVERLOAD_FACTOR, work=work, error="no capacity measured")
+            rate = OVERLOAD_FACTOR * closed.eps / batch
+            run = self.run_transport(batch, cap, kind="baseline-overload", work=work, rate_rps=rate,
+                                     max_outstanding=cap)
+            return Overload(capacity_eps=closed.eps, factor=OVERLOAD_FACTOR, run=run, work=work)
+        except Exception as exc:
+            return Overload(capacity_eps=0, factor=OVERLOAD_FACTOR, work=work, error=f"{type(exc).__name__}: {exc}")
 
 
 def machine() -> dict[str, Any]:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks.records import Overload, Point, RunRecord
+from benchmarks.records import Overload, Point, RunRecord, refused_p99_text
 
 CPU_PER_CALL_LIMIT = {1: 2.0, 100: 3.0}  # Venus CPU per call over the bare server's, by batch size
 END_TO_END_EPS = 90_000  # events/s with two workers, acks=all, every event read back
@@ -132,7 +132,8 @@ def rss_verdict(runs: Sequence[RunRecord]) -> Verdict:
 
 
 def overload_verdicts(ov: Overload) -> list[Verdict]:
-    """Goodput, accepted and refused latency, and what the refusals said, at 3x capacity."""
+    """Goodput, accepted and refused latency, and what the refusals said, at 3x capacity; each figure beside
+    the bare server's with Venus's CPU per call under the same overload, when that baseline ran."""
     if ov.run is None:
         return [Verdict("3x overload", f"not run ({ov.error})", "goodput, p99 and refusals", None)]
     r, res = ov.run, ov.run.measured.result
@@ -143,12 +144,20 @@ def overload_verdicts(ov: Overload) -> list[Verdict]:
     bare = res.get("refusals_without_retry_info", {})
     statuses = (f"{refused:,} RESOURCE_EXHAUSTED, {sum(bare.values()):,} refusals without RetryInfo, other "
                 f"statuses {others or 'none'}")
+    base_goodput = base_accepted = base_refused = ""
+    if ov.baseline is not None and ov.baseline.run is not None and ov.baseline.capacity_eps:
+        b = ov.baseline.run
+        beside = "; bare server with Venus's CPU per call, same overload: "
+        base_goodput = f"{beside}{b.eps / ov.baseline.capacity_eps:.2f}"
+        base_accepted = f"{beside}{b.latency_ms['p99']:,.0f} ms"
+        base_refused = f"{beside}{refused_p99_text(b)}"
     return [
-        Verdict("3x overload goodput", f"{r.eps:,.0f} events/s, {goodput:.2f} of capacity {ov.capacity_eps:,.0f}",
+        Verdict("3x overload goodput",
+                f"{r.eps:,.0f} events/s, {goodput:.2f} of capacity {ov.capacity_eps:,.0f}{base_goodput}",
                 f">= {GOODPUT_SHARE} of capacity", goodput >= GOODPUT_SHARE),
-        Verdict("3x overload, accepted calls' p99", f"{accepted_p99:,.0f} ms", f"<= {ACCEPTED_P99_MS:g} ms",
-                accepted_p99 <= ACCEPTED_P99_MS),
-        Verdict("3x overload, refused calls' p99", f"{refused_p99:,.1f} ms over {refused:,} refusals",
+        Verdict("3x overload, accepted calls' p99", f"{accepted_p99:,.0f} ms{base_accepted}",
+                f"<= {ACCEPTED_P99_MS:g} ms", accepted_p99 <= ACCEPTED_P99_MS),
+        Verdict("3x overload, refused calls' p99", f"{refused_p99:,.1f} ms over {refused:,} refusals{base_refused}",
                 f"<= {REFUSED_P99_MS:g} ms", refused_p99 <= REFUSED_P99_MS if refused else None),
         Verdict("3x overload statuses", statuses, "only RESOURCE_EXHAUSTED, each with RetryInfo",
                 not others and not bare),

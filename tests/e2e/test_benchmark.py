@@ -12,12 +12,13 @@ import pytest
 pytestmark = pytest.mark.timeout(300)
 
 
-def test_a_tiny_benchmark_measures_venus_its_ceilings_streaming_and_http(tmp_path: Path) -> None:
-    """One small point: Venus, both ceilings, StreamEvents and the HTTP port beside gRPC; every OK event in Kafka."""
+def test_a_tiny_benchmark_measures_venus_its_ceilings_streaming_http_and_overload(tmp_path: Path) -> None:
+    """One small point: Venus, both ceilings, StreamEvents, the HTTP port beside gRPC and the overload run beside
+    its bare-server baseline; every OK event in Kafka."""
     report = tmp_path / "bench.json"
     run = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", "--workers", "1", "--batch-sizes", "10", "--concurrency", "4",
-         "--duration-s", "1", "--warmup-s", "0.5", "--cost-rounds", "1", "--json", str(report)],
+         "--duration-s", "1", "--warmup-s", "0.5", "--cost-rounds", "1", "--overload", "--json", str(report)],
         capture_output=True, text=True, timeout=280,
     )
     assert run.returncode == 0, run.stdout + run.stderr
@@ -36,6 +37,12 @@ def test_a_tiny_benchmark_measures_venus_its_ceilings_streaming_and_http(tmp_pat
     assert set(costs) == {1, 100}
     assert all(cost["bare_cpu_us_per_rpc"] and cost["producer_cpu_us_per_rpc"] for cost in costs.values())
     assert "bare server + the producer alone" in run.stdout, "each CPU ratio is shown beside the floor it has"
+    overload = document["overload"]
+    assert overload["goodput_events_per_s"] > 0 and overload["run"]["verified"]["ok"] is True
+    baseline = overload["bare_server_baseline"]
+    assert baseline["work_cpu_us_per_call"] > 0 and baseline["refuse_past"] > 0
+    assert baseline["capacity_events_per_s"] > 0 and baseline["goodput_events_per_s"] > 0
+    assert "bare server with Venus's CPU per call, same overload: " in run.stdout, "overload verdicts show the baseline"
 
 
 def test_the_security_benchmark_measures_every_mode_beside_plaintext() -> None:
