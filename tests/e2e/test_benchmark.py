@@ -7,7 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import grpc
 import pytest
+
+from benchmarks.meter import ProcessTree
+from benchmarks.procs import REPO_ROOT
+from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
+from venus_grpc._pb.venus.v1 import ingest_pb2_grpc
+from venus_grpc.server.transport import free_port
+from venus_grpc.tools.process import OwnedProcess, wait_serving
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -43,6 +51,26 @@ def test_a_tiny_benchmark_measures_venus_its_ceilings_streaming_http_and_overloa
     assert baseline["work_cpu_us_per_call"] > 0 and baseline["refuse_past"] > 0
     assert baseline["capacity_events_per_s"] > 0 and baseline["goodput_events_per_s"] > 0
     assert "bare server with Venus's CPU per call, same overload: " in run.stdout, "overload verdicts show the baseline"
+
+
+def test_the_overload_baseline_server_works_per_call_and_refuses_past_its_limit(tmp_path: Path) -> None:
+    """The baseline burns its CPU per call and refuses, RESOURCE_EXHAUSTED, while its limit is in flight."""
+    port = free_port()
+    server = OwnedProcess("empty_server", [sys.executable, "-m", "benchmarks.empty_server", "--port", str(port),
+                                           "--work-us", "1000000", "--refuse-past", "1"],
+                          log_dir=tmp_path, cwd=REPO_ROOT)
+    request = pb.UploadEventsRequest(events=[pb.Event(id="e1")])
+    try:
+        wait_serving(f"127.0.0.1:{port}", owner=server)
+        cpu_before = ProcessTree(server.pid).cpu_seconds()
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            upload = ingest_pb2_grpc.IngestServiceStub(channel).UploadEvents
+            calls = [upload.future(request, timeout=60) for _ in range(2)]
+            codes = sorted(call.code().name for call in calls)
+        assert codes == ["OK", "RESOURCE_EXHAUSTED"], "one call works; the other, sent meanwhile, is refused"
+        assert ProcessTree(server.pid).cpu_seconds() - cpu_before >= 1.0, "the working call burned its second of CPU"
+    finally:
+        server.stop(timeout_s=10)
 
 
 def test_the_security_benchmark_measures_every_mode_beside_plaintext() -> None:
