@@ -205,7 +205,7 @@ def _flag_help(spec: Spec) -> str:
 
 
 def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
-    from venus_grpc.kafka_clients import check_compression
+    from venus_grpc.kafka_clients import check_compression, security_options
 
     flags = {
         name: spec.parse(raw, key=spec.flag)
@@ -217,6 +217,7 @@ def _settings(args: argparse.Namespace, **defaults: Any) -> Settings:
     try:
         settings = load_settings(**(changed | flags))
         check_compression(settings)  # here, once, not in every worker's crash loop; it needs aiokafka, Settings not
+        security_options(settings)  # the same for a Kafka CA file that cannot be used
         return settings
     except SettingsError as exc:
         if exc.field not in flags:

@@ -7,6 +7,7 @@ take their security options, compression check and bounded stop from here.
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -15,7 +16,7 @@ from aiokafka import AIOKafkaProducer, codec
 from aiokafka.errors import KafkaError
 from aiokafka.helpers import create_ssl_context
 
-from venus_grpc.settings import Settings, SettingsError
+from venus_grpc.settings import Settings, SettingsError, invalid
 
 # What aiokafka's producer asks before it accepts a compression_type (it raises at construction otherwise).
 _CODEC_AVAILABLE = {"gzip": codec.has_gzip, "lz4": codec.has_lz4, "zstd": codec.has_zstd, "snappy": codec.has_snappy}
@@ -84,12 +85,22 @@ def security_options(settings: Settings) -> dict[str, Any]:
     protocol = settings.kafka_security_protocol
     options: dict[str, Any] = {"security_protocol": protocol}
     if protocol in ("SSL", "SASL_SSL"):
-        options["ssl_context"] = create_ssl_context(cafile=settings.kafka_ssl_ca_path or None)
+        options["ssl_context"] = _ssl_context(settings.kafka_ssl_ca_path)
     if protocol.startswith("SASL"):
         options |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
                     "sasl_plain_username": settings.kafka_sasl_username,
                     "sasl_plain_password": settings.kafka_sasl_password}
     return options
+
+
+def _ssl_context(ca_path: str) -> ssl.SSLContext:
+    """TLS towards the brokers, trusting ``ca_path`` (empty: the system's CAs); a CA file that cannot be used is a
+    bad setting, named, rather than a traceback from every client that needs it."""
+    try:
+        context: ssl.SSLContext = create_ssl_context(cafile=ca_path or None)
+    except OSError as exc:  # a missing or unreadable file, or one that is not PEM (ssl.SSLError is an OSError)
+        raise invalid("kafka_ssl_ca_path", ca_path, f"a readable PEM file of the brokers' CA ({exc})") from None
+    return context
 
 
 class _Stoppable(Protocol):

@@ -11,14 +11,14 @@ To add a setting, add one ``name: type = setting(default, "what it does", ...)``
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from venus_grpc._settings_fields import IPNetwork, Section, SettingsError, Spec, invalid, setting, specs_of
+from venus_grpc.topics import dead_letter_topic_problem, template_problem
 
-__all__ = ["SERVICE_NAME", "SPECS", "IPNetwork", "Settings", "SettingsError", "Spec", "load_settings"]
+__all__ = ["SERVICE_NAME", "SPECS", "IPNetwork", "Settings", "SettingsError", "Spec", "invalid", "load_settings"]
 
 TracesExporter = Literal["otlp", "console", "none"]
 LogFormat = Literal["json", "console"]
@@ -26,7 +26,6 @@ KafkaCompression = Literal["none", "gzip", "lz4", "zstd", "snappy"]
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 KafkaSaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 SERVICE_NAME = "venus.v1.IngestService"
-_CATEGORY = re.compile(r"[A-Za-z0-9_-]{1,64}")  # the categories venus_grpc/ingest/checks.py accepts
 _PUBLIC_BY_DEFAULT = frozenset({"grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"})
 
 
@@ -189,8 +188,7 @@ class Settings:
                f"at least max_events_per_batch ({self.max_events_per_batch}), or a full batch could never run")
         _check(self.max_bytes_in_flight, "max_bytes_in_flight", self.max_bytes_in_flight >= self.max_message_bytes,
                f"at least max_message_bytes ({self.max_message_bytes}), or a large batch could never run")
-        _check_topic_template(self.topic_template)
-        _check_dead_letter_topic(self.dead_letter_topic, self.topic_template)
+        self._check_topics()
         self._check_security()
         for entry in self.quota_app_overrides:
             _check(entry, "quota_app_overrides", _quota_override(entry) is not None,
@@ -207,6 +205,15 @@ class Settings:
     def tls(self) -> bool:
         """True when the gRPC port serves TLS."""
         return bool(self.tls_cert_path)
+
+    def _check_topics(self) -> None:
+        legal = "a Kafka topic of letters, digits, '.', '_' and '-'"
+        problem = template_problem(self.topic_template)
+        _check(self.topic_template, "topic_template", not problem,
+               f"{legal} with {{category}} as its only placeholder; {problem}")
+        dead_letters = self.dead_letter_topic
+        problem = dead_letter_topic_problem(dead_letters, self.topic_template) if dead_letters else ""
+        _check(dead_letters, "dead_letter_topic", not problem, f"empty (off), or {legal} of no category; {problem}")
 
     def _check_security(self) -> None:
         _check(self.tls_key_path, "tls_key_path", bool(self.tls_key_path) == bool(self.tls_cert_path),
@@ -245,48 +252,6 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     values.update({k: v for k, v in overrides.items() if v is not None})
     return Settings(**values)
-
-
-def _check_topic_template(template: str) -> None:
-    """Refuse a template that would not make a legal Kafka topic of every category: each request would fail.
-
-    Filled in with a category of 64 characters, the longest venus_grpc/ingest/checks.py accepts.
-    """
-    problem = ""
-    try:
-        topic = template.format(category="C" * 64)
-    except KeyError as exc:
-        problem = f"{{{exc.args[0]}}} is not a placeholder Venus fills in"
-    except (IndexError, ValueError, AttributeError) as exc:
-        problem = f"it does not parse ({exc})"
-    else:
-        if "{category}" not in template:
-            problem = "it has no {category}"
-        else:
-            problem = _topic_name_problem(topic, subject="with a 64-character category the topic")
-    _check(template, "topic_template", not problem,
-           f"a Kafka topic of letters, digits, '.', '_' and '-' with {{category}} as its only placeholder; {problem}")
-
-
-def _check_dead_letter_topic(topic: str, template: str) -> None:
-    """Refuse a dead-letter topic Kafka would refuse, or one that is a category's topic: letters are no events."""
-    before, _, after = template.partition("{category}")
-    category = topic.removeprefix(before).removesuffix(after) if topic.startswith(before) else ""
-    problem = _topic_name_problem(topic)
-    if not problem and topic.endswith(after) and _CATEGORY.fullmatch(category):
-        problem = f"it is the topic of category {category} (topic_template), whose consumers expect events"
-    _check(topic, "dead_letter_topic", not topic or not problem,
-           f"empty (off), or a Kafka topic of letters, digits, '.', '_' and '-' of no category; {problem}")
-
-
-def _topic_name_problem(topic: str, *, subject: str = "the topic") -> str:
-    """Why Kafka would refuse ``topic`` as a topic name, ``subject`` naming it; empty when it would not."""
-    illegal = sorted({c for c in topic if not (c.isascii() and (c.isalnum() or c in "._-"))})
-    if illegal:
-        return f"a Kafka topic name cannot contain {', '.join(map(repr, illegal))}"
-    if len(topic) > 249:
-        return f"{subject} has {len(topic)} characters; Kafka allows 249"
-    return ""
 
 
 def _check(value: object, name: str, ok: bool, expected: str) -> None:

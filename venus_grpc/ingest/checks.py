@@ -12,9 +12,9 @@ from google.protobuf.message import DecodeError, Message
 from venus_grpc._pb.venus.v1 import ingest_pb2 as pb
 from venus_grpc.ingest.errors import Reason, RequestError
 from venus_grpc.settings import Settings
+from venus_grpc.topics import CATEGORY
 
 _APP_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_CATEGORY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _PLATFORMS = frozenset(pb.Platform.values())  # built once: values() makes a new list on every call
 _MAX_VIOLATIONS = 5  # an answer names this many problems at most, so that it stays small
 M = TypeVar("M", bound=Message)
@@ -68,7 +68,7 @@ def _check_meta(request: pb.UploadEventsRequest) -> None:
     else:
         if not _APP_ID.fullmatch(meta.app_id):
             violations.append(("meta.app_id", "app_id is required: 1 to 128 letters, digits or ._:-"))
-        if not _CATEGORY.fullmatch(meta.category):
+        if not CATEGORY.fullmatch(meta.category):
             violations.append(("meta.category", "category is required: 1 to 64 letters, digits, _ or -"))
         if meta.platform not in _PLATFORMS:
             violations.append(("meta.platform", f"platform {meta.platform} is not a known venus.v1.Platform"))

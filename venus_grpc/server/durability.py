@@ -12,7 +12,6 @@ startup. Operators' notes: docs/kafka.md.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,13 +23,13 @@ from aiokafka.errors import KafkaError
 
 from venus_grpc.kafka_clients import security_options
 from venus_grpc.settings import Settings
+from venus_grpc.topics import category_topics
 
 REPLICATION = "default.replication.factor"
 MIN_INSYNC = "min.insync.replicas"
 NOT_CHECKED = "kafka durability not fully checked: the cluster did not report what acks=all depends on"
 _TIMEOUT_S = 15.0
 _TOPICS_SHOWN = 10  # a warning names this many topics and counts the rest
-_CATEGORY = "[A-Za-z0-9_-]{1,64}"  # as venus_grpc/ingest/checks.py accepts
 log = structlog.get_logger(__name__)
 
 Finding = tuple[str, str, dict[str, Any]]  # (log level, message, fields)
@@ -99,7 +98,7 @@ async def _describe(settings: Settings) -> Durability:
     await admin.start()
     try:
         brokers = (await admin.describe_cluster())["brokers"]
-        pattern = _topic_pattern(settings.topic_template)
+        pattern = category_topics(settings.topic_template)
         replicas = {t["topic"]: min(len(p["replicas"]) for p in t["partitions"])
                     for t in await admin.describe_topics() if pattern.fullmatch(t["topic"]) and t["partitions"]}
         # All of each resource's configs: naming the wanted ones made Tansu 0.6 close the connection.
@@ -124,6 +123,3 @@ def _configs(responses: list[Any]) -> dict[tuple[int, str], dict[str, str]]:
                 found[(kind, name)] = {entry[0]: entry[1] for entry in entries if entry[1] is not None}
     return found
 
-
-def _topic_pattern(template: str) -> re.Pattern[str]:
-    return re.compile(_CATEGORY.join(re.escape(part) for part in template.split("{category}")))
