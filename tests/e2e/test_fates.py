@@ -284,7 +284,8 @@ async def test_a_refused_api_key_over_http_is_counted_once(
 
 
 async def test_a_batch_over_quota_over_http_is_counted_once(start: StartVenus, category: str) -> None:
-    """Past the burst, an HTTP batch is one RESOURCE_EXHAUSTED rejection and its events count as throttled."""
+    """Past the burst, an HTTP batch is one RESOURCE_EXHAUSTED rejection and its events count as throttled; only
+    the batch answered before it is timed in venus_batch_seconds, as http."""
     venus = await start(http_enabled=True, quota_events_per_s=1, quota_burst_s=1)
 
     async def twice() -> None:
@@ -295,8 +296,12 @@ async def test_a_batch_over_quota_over_http_is_counted_once(start: StartVenus, c
     moves = await _http_fates(venus, twice)
     assert moves == {"rejections": {("RESOURCE_EXHAUSTED", "quota_exceeded"): 1.0},
                      "uploads": {"all_upload": 2.0, "success_upload": 1.0}, "events": 5}
-    assert value(await scrape(venus), "venus_throttled_events_total", app_id="fates", transport="http") - value(
+    after = await scrape(venus)
+    assert value(after, "venus_throttled_events_total", app_id="fates", transport="http") - value(
         before, "venus_throttled_events_total", app_id="fates", transport="http") == 3
+    timed = {t: value(after, "venus_batch_seconds_count", transport=t) - value(
+        before, "venus_batch_seconds_count", transport=t) for t in ("http", "grpc")}
+    assert timed == {"http": 1, "grpc": 0}  # the answered batch, under its transport; not the refused one
 
 
 async def test_a_batch_over_the_in_flight_limit_over_http_is_counted_once(start: StartVenus, category: str) -> None:

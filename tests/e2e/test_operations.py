@@ -21,7 +21,8 @@ def _request(category: str, payloads: list[bytes], **meta: Any) -> pb.UploadEven
 
 
 async def test_metrics_count_uploads_events_and_stages(venus: Venus, category: str) -> None:
-    """/metrics moves by exactly what one good batch, one batch with a bad event and one bad meta did."""
+    """/metrics moves by exactly what one good batch, one batch with a bad event and one bad meta did: the two
+    answered batches are timed, the refused one is not."""
     before = await scrape(venus)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{venus.port}") as channel:
         stub = pb_grpc.IngestServiceStub(channel)
@@ -42,6 +43,8 @@ async def test_metrics_count_uploads_events_and_stages(venus: Venus, category: s
     assert uploads == {"all_upload": 3, "success_upload": 1, "wrong_data": 1, "wrong_meta": 1}
     assert delta("venus_events_total", category=category, code="EVENT_CODE_OK", transport="grpc") == 3
     assert delta("venus_events_total", category=category, code="EVENT_CODE_VALIDATION_ERROR", transport="grpc") == 1
+    assert delta("venus_batch_seconds_count", transport="grpc") == 2  # the two answered, not the refused one
+    assert delta("venus_batch_seconds_sum", transport="grpc") > 0
     for stage in ("validate", "enrich", "publish"):
         assert delta("venus_stage_seconds_count", stage=stage) == 2, stage
         assert value(after, "venus_stage_seconds_sum", stage=stage) > 0, stage

@@ -90,7 +90,7 @@ def test_backend_ids_are_distinct_version_4_uuids() -> None:
 def test_a_batch_fate_is_recorded_once() -> None:
     """A batch answered once cannot also be refused: a second fate is a bug, not a second count."""
     fate = Fate("grpc")
-    fate.answered("C", [pb.EVENT_CODE_OK], topic="t")
+    fate.answered("C", [pb.EVENT_CODE_OK], topic="t", seconds=0.01)
     with pytest.raises(RuntimeError, match="already recorded"):
         fate.refused(RequestError(Reason.KAFKA_UNAVAILABLE, "gone"))
 

@@ -89,8 +89,9 @@ class Admission:
         finally:
             uncolor(coloring)
         # Only batches that were served: a quick refusal says nothing about how fast Venus serves.
-        self.limit.observe(time.monotonic() - started)
-        return self._answer(batch, fate)
+        served_s = time.monotonic() - started
+        self.limit.observe(served_s)
+        return self._answer(batch, fate, served_s)
 
     async def _admit(self, request: pb.UploadEventsRequest | MalformedRequest, caller: Caller) -> Batch:
         if self._draining:
@@ -142,7 +143,7 @@ class Admission:
         await run_stages(self._stages, batch, ctx, self.tracer)
         return batch
 
-    def _answer(self, batch: Batch, fate: Fate) -> pb.UploadEventsResponse:
+    def _answer(self, batch: Batch, fate: Fate, served_s: float) -> pb.UploadEventsResponse:
         codes = [p.code for p in batch.parts]
         if pb.EVENT_CODE_OK not in codes and pb.EVENT_CODE_PUBLISH_ERROR in codes:
             # Nothing got through and Kafka is why: the whole batch is worth retrying, so say so as a status.
@@ -153,7 +154,7 @@ class Admission:
             fate.refused(error)
             raise error
         response = batch.answer(current_request_id())
-        fate.answered(batch.meta.category, codes, topic=batch.topic)
+        fate.answered(batch.meta.category, codes, topic=batch.topic, seconds=served_s)
         return response
 
     def _listed(self, request: pb.UploadEventsRequest | MalformedRequest) -> bool:

@@ -64,9 +64,11 @@ class Fate:
             log.info("batch refused", status=error.status.name, reason=error.reason.value, error=error.message,
                      transport=self.transport)
 
-    def answered(self, category: str, codes: Sequence[pb.EventCode], *, topic: str) -> None:
-        """The batch was answered with one result per event, whose codes are ``codes``."""
+    def answered(self, category: str, codes: Sequence[pb.EventCode], *, topic: str, seconds: float) -> None:
+        """The batch was answered with one result per event, whose codes are ``codes``, ``seconds`` after its
+        admission began."""
         self._record()
+        _child(metrics.BATCH_SECONDS, self.transport).observe(seconds)
         for code in set(codes):
             _child(metrics.EVENTS, category, _CODE_NAMES[code], self.transport).inc(codes.count(code))
         ok = codes.count(pb.EVENT_CODE_OK)

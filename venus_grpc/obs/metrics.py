@@ -33,6 +33,14 @@ STAGE_SECONDS = Histogram(
     ["stage"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
 )
+BATCH_SECONDS = Histogram(
+    "venus_batch_seconds",
+    "Time from a batch's admission to its answer, for batches answered with one result per event (validate, "
+    "enrich, publish and the wait for Kafka's acknowledgements), by transport; the latency of accepted calls. "
+    "Refused batches are in venus_batch_rejections_total.",
+    ["transport"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+)
 EVENTS_IN_FLIGHT = Gauge(
     "venus_events_in_flight",
     "Events accepted for processing whose RPC has not been answered yet.",
