@@ -42,14 +42,12 @@ def template_problem(template: str) -> str:
 def dead_letter_topic_problem(topic: str, template: str) -> str:
     """Why ``topic`` cannot take dead letters: Kafka would refuse it, or it is a category's topic (letters are no
     events); empty when it can."""
-    before, _, after = template.partition("{category}")
-    category = topic.removeprefix(before).removesuffix(after) if topic.startswith(before) else ""
     problem = topic_name_problem(topic)
-    if not problem and topic.endswith(after) and CATEGORY.fullmatch(category):
-        return f"it is the topic of category {category} (topic_template), whose consumers expect events"
+    if not problem and (match := category_topics(template).fullmatch(topic)):
+        return f"it is the topic of category {match.group(1)} (topic_template), whose consumers expect events"
     return problem
 
 
 def category_topics(template: str) -> re.Pattern[str]:
-    """Matches exactly the topics ``template`` makes of the categories a request may name."""
-    return re.compile(CATEGORY.pattern.join(re.escape(part) for part in template.split("{category}")))
+    """Matches exactly the topics ``template`` makes of the categories a request may name; group 1 is the category."""
+    return re.compile(f"({CATEGORY.pattern})".join(re.escape(part) for part in template.split("{category}")))
